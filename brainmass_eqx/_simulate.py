@@ -1,0 +1,365 @@
+"""`simulate`: run a model and record what you ask for."""
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, final
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._custom_types import Inputs, State
+from ._models.base import AbstractNeuralMass, NodeShape
+from ._solvers import RK4
+from ._units import check_finite, to_float_array, to_ms
+
+
+Monitor = str | Callable[[State], Array]
+MonitorsLike = None | Monitor | Sequence[Monitor] | Mapping[str, Monitor]
+InputsLike = None | Callable[[Any], Any]
+
+
+@final
+class Simulation(eqx.Module):
+    """The result of [`brainmass_eqx.simulate`][]: a pytree, safe through jit, grad and vmap.
+
+    Index it like a dict: `sim["x"]` is the monitored array, time first (`(time, *nodes)`).
+
+    **Fields:**
+
+    - `ts`: the recorded times in ms, `(time,)`; sample `k` is at the *end* of step `k`, so the
+      first sample is at `transient + dt` and the last at `duration`.
+    - `ys`: the monitored arrays, keyed by monitor name.
+    - `final_state`: the state at the end of the run (continue with `simulate(..., y0=...)`).
+    - `result`: the solver's `diffrax.RESULTS` (check it when running with `throw=False`).
+    - `stats`: solver statistics (number of steps, accepted and rejected steps).
+    """
+
+    ts: Float[Array, " time"]
+    ys: dict[str, Array]
+    final_state: State
+    result: dfx.RESULTS
+    stats: dict[str, Any]
+
+    def __getitem__(self, name: str) -> Array:
+        try:
+            return self.ys[name]
+        except KeyError:
+            raise KeyError(
+                f"No monitor named {name!r}; this simulation recorded {tuple(self.ys)}."
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.ys
+
+    def keys(self) -> tuple[str, ...]:
+        """The monitor names."""
+        return tuple(self.ys)
+
+
+# ------------------------------------------------------------------------- argument handling
+
+
+def _normalise_monitors(model: AbstractNeuralMass, monitors: MonitorsLike
+                        ) -> dict[str, Monitor]:
+    if monitors is None:
+        return {name: name for name in model.state_names}
+    if isinstance(monitors, str) or callable(monitors):
+        monitors = [monitors]
+    if isinstance(monitors, Mapping):
+        items = list(monitors.items())
+    elif isinstance(monitors, Sequence):
+        items = []
+        for m in monitors:
+            if isinstance(m, str):
+                items.append((m, m))
+            elif callable(m):
+                items.append(("output", m))
+            else:
+                raise ValueError(f"`monitors` entries must be state names or callables, got {m!r}.")
+    else:
+        raise ValueError(
+            "`monitors` must be None, a state name, a callable of the state, a list of those, or "
+            f"a dict name -> (state name | callable); got {monitors!r}."
+        )
+    out: dict[str, Monitor] = {}
+    for name, spec in items:
+        if not isinstance(name, str):
+            raise ValueError(f"`monitors` names must be strings, got {name!r}.")
+        if name in out:
+            raise ValueError(
+                f"`monitors` records two things under the name {name!r}; use a dict to name "
+                "each callable monitor."
+            )
+        if isinstance(spec, str):
+            if spec not in model.state_names and spec not in model.observables:
+                raise ValueError(
+                    f"`monitors`: {type(model).__name__} has no state or observable {spec!r}. "
+                    f"States: {model.state_names}; observables: {model.observables}."
+                )
+        elif not callable(spec):
+            raise ValueError(f"`monitors[{name!r}]` must be a state name or a callable, "
+                             f"got {spec!r}.")
+        out[name] = spec
+    return out
+
+
+def _check_y0(model: AbstractNeuralMass, y0: Mapping[str, Any]) -> State:
+    if not isinstance(y0, Mapping):
+        raise ValueError(
+            f"`y0` must be a dict keyed by the state names {model.state_names}, got "
+            f"{type(y0).__name__}."
+        )
+    missing = set(model.state_names) - set(y0)
+    extra = set(y0) - set(model.state_names)
+    if missing or extra:
+        raise ValueError(
+            f"`y0` must have exactly the keys {model.state_names}; missing {sorted(missing)}, "
+            f"unexpected {sorted(extra)}."
+        )
+    out = {k: to_float_array(y0[k], name=f"y0[{k!r}]") for k in model.state_names}
+    for k, v in out.items():
+        check_finite(v, name=f"y0[{k!r}]")
+    try:
+        shape = jnp.broadcast_shapes(*(v.shape for v in out.values()), model.node_shape)
+    except ValueError as e:
+        raise ValueError(
+            f"`y0` arrays have shapes {[v.shape for v in out.values()]}, which do not broadcast "
+            f"together with the model's per-node parameters (shape {model.node_shape})."
+        ) from e
+    return {k: jnp.broadcast_to(v, shape) for k, v in out.items()}
+
+
+def _evaluate_inputs(model: AbstractNeuralMass, inputs: InputsLike, t: Any, dtype: Any
+                     ) -> Inputs:
+    full = model.zero_inputs()
+    full = {k: v.astype(dtype) for k, v in full.items()}
+    if inputs is None:
+        return full
+    value = inputs(t)
+    if not isinstance(value, Mapping):
+        # A bare array drives the first input (the default coupled variable of most models).
+        value = {model.input_names[0]: value}
+    unknown = set(value) - set(model.input_names)
+    if unknown:
+        raise ValueError(
+            f"`inputs` returned keys {sorted(unknown)}, which {type(model).__name__} does not "
+            f"accept; its inputs are {model.input_names}."
+        )
+    for k, v in value.items():
+        full[k] = jnp.asarray(v, dtype=dtype)
+    return full
+
+
+def _is_fixed_step(controller: dfx.AbstractStepSizeController) -> bool:
+    return isinstance(controller, dfx.ConstantStepSize)
+
+
+# ------------------------------------------------------------------------------ the solve
+
+
+class _Config(eqx.Module):
+    """Static settings of one run (hashable: they key the compilation cache)."""
+
+    dt: float
+    t_start: float
+    n_transient: int
+    n_record: int
+    max_steps: int | None
+    throw: bool
+    node_shape: tuple[int, ...]
+
+
+def _vector_field(t, y, args):
+    model, inputs = args
+    dtype = jnp.result_type(*jax.tree.leaves(y))
+    return model.vector_field(t, y, _evaluate_inputs(model, inputs, t, dtype))
+
+
+def _solve(model, inputs, y0, t0, t1, n_steps, saveat, solver, controller, adjoint, cfg):
+    fixed = _is_fixed_step(controller)
+    return dfx.diffeqsolve(
+        dfx.ODETerm(_vector_field),
+        solver,
+        t0,
+        t1,
+        cfg.dt,
+        y0,
+        args=(model, inputs),
+        saveat=saveat,
+        stepsize_controller=controller,
+        adjoint=adjoint,
+        max_steps=n_steps if fixed else cfg.max_steps,
+        throw=cfg.throw,
+    )
+
+
+@eqx.filter_jit
+def _run(model, inputs, y0, monitors, solver, controller, adjoint, cfg: _Config) -> Simulation:
+    dtype = jnp.result_type(*jax.tree.leaves(y0))
+    fixed = _is_fixed_step(controller)
+    result = dfx.RESULTS.successful
+    stats: dict[str, Any] = {}
+    t_start = jnp.asarray(cfg.t_start, dtype)
+    if cfg.n_transient > 0:
+        warm = _solve(model, inputs, y0, jnp.asarray(0.0, dtype), t_start, cfg.n_transient,
+                      dfx.SaveAt(t1=True), solver, controller, adjoint, cfg)
+        y0 = jax.tree.map(lambda v: v[-1], warm.ys)
+        result = warm.result
+        stats = {f"transient_{k}": v for k, v in warm.stats.items()}
+
+    def save(t, y, args):
+        del t, args
+        return {name: (model.observe(spec, y) if isinstance(spec, str) else spec(y))
+                for name, spec in monitors.items()}, y
+
+    t_end = jnp.asarray(cfg.t_start + cfg.n_record * cfg.dt, dtype)
+    if fixed:
+        saveat = dfx.SaveAt(steps=True, fn=save)
+    else:
+        ts = cfg.t_start + cfg.dt * np.arange(1, cfg.n_record + 1)
+        saveat = dfx.SaveAt(ts=jnp.asarray(ts, dtype), fn=save)
+    sol = _solve(model, inputs, y0, t_start, t_end, cfg.n_record, saveat, solver, controller,
+                 adjoint, cfg)
+    ys, states = sol.ys
+    final_state = jax.tree.map(lambda v: v[-1], states)
+    result = dfx.RESULTS.where(result == dfx.RESULTS.successful, sol.result, result)
+    stats = {**stats, **sol.stats}
+    return Simulation(ts=sol.ts, ys=ys, final_state=final_state, result=result, stats=stats)
+
+
+def _n_steps(span: float, dt: float, *, name: str) -> int:
+    n = span / dt
+    k = round(n)
+    if abs(n - k) > 1e-6 * max(1.0, n):
+        raise ValueError(
+            f"`{name}` ({span} ms) is not a whole number of steps of dt={dt} ms "
+            f"({n:.6g} steps). Choose `{name}` as a multiple of `dt`."
+        )
+    return k
+
+
+def simulate(
+    model: AbstractNeuralMass,
+    duration: Any,
+    dt: Any,
+    *,
+    solver: dfx.AbstractSolver | None = None,
+    monitors: MonitorsLike = None,
+    transient: Any = 0.0,
+    inputs: InputsLike = None,
+    y0: State | None = None,
+    n_nodes: NodeShape = None,
+    key: PRNGKeyArray | None = None,
+    adjoint: dfx.AbstractAdjoint = dfx.RecursiveCheckpointAdjoint(),
+    stepsize_controller: dfx.AbstractStepSizeController | None = None,
+    max_steps: int | None = None,
+    throw: bool = True,
+) -> Simulation:
+    r"""Simulate a model and record its monitors.
+
+    Solves $\dot y = f_\theta(t, y, u(t))$ from $t = 0$ to `duration` with
+    `diffrax.diffeqsolve`, discards the first `transient` ms, and records the monitors every `dt`
+    at $t_k = \text{transient} + k\,\text{dt}$, $k = 1, \dots, (\text{duration} -
+    \text{transient}) / \text{dt}$ (the end of each step, as in brainmass).
+
+    The run is compiled once per model structure, shapes and static settings: a second call with
+    the same shapes (even with other parameter values, inputs or `y0`) reuses the compiled
+    program. Callable monitors and inputs are part of that key by identity, so define them once
+    (not as a fresh `lambda` per call) or make them `eqx.Module`s whose arrays are data.
+
+    **Main arguments:**
+
+    - `model`: an [`brainmass_eqx.AbstractNeuralMass`][] (parameters may be per node).
+    - `duration`: total simulated time, including the transient: a time `unxt.Quantity` or a
+      number in ms.
+    - `dt`: the step size of fixed-step solvers; for adaptive ones the initial step and the
+      sampling interval of the output. A time Quantity or a number in ms.
+
+    **Other arguments:**
+
+    - `solver`: a diffrax solver. Default `None`: `diffrax.Tsit5()` with a
+      `diffrax.PIDController(rtol=1e-5, atol=1e-7)`. A solver given without a
+      `stepsize_controller` runs at fixed steps of `dt` (`Euler`, `Heun`,
+      [`brainmass_eqx.RK4`][], ...).
+    - `monitors`: what to record. `None` records every state variable; otherwise a state or
+      observable name, a callable `f(y) -> array` of the state dict (recorded as `"output"`), a
+      list of those, or a dict `name -> state name | callable`.
+    - `transient`: leading time to discard (Quantity or ms), a multiple of `dt`.
+    - `inputs`: external drive, a callable `u(t)` (t in ms) returning a dict keyed by the model's
+      `input_names` (missing ones are zero) or a bare array for the first input.
+    - `y0`: the initial state (a dict keyed by `state_names`). Default:
+      `model.initial_state(n_nodes, key=key)`.
+    - `n_nodes`: number (or shape) of independent nodes when `y0` is not given. Default: the shape
+      the parameters broadcast to.
+    - `key`: PRNG key for a random initial state (and, for stochastic models, the noise).
+    - `adjoint`: how to differentiate, a `diffrax.AbstractAdjoint`.
+    - `stepsize_controller`: a diffrax step-size controller (see `solver`).
+    - `max_steps`: bound on adaptive steps (default: 16 steps per output sample, at least 4096).
+      Fixed-step runs take exactly the number of steps they need.
+    - `throw`: raise on solver failure; under `jax.vmap` use `False` and check `sim.result`.
+
+    **Returns:** a [`brainmass_eqx.Simulation`][].
+
+    **Raises:** `ValueError` for a time with the wrong unit, a non-positive `dt`, a `duration` or
+    `transient` that is not a whole number of steps, a transient as long as the run, unknown
+    monitors or inputs, a malformed `y0`, or `RK4` with an adaptive controller.
+
+    !!! example
+
+        ```python
+        import brainmass_eqx as bmx, unxt as u
+        sim = bmx.simulate(bmx.Hopf(a=0.25), duration=u.Quantity(1, "s"), dt=0.1,
+                           monitors=["x"], transient=200.0)
+        sim["x"].shape  # (8000,)
+        ```
+    """
+    if not isinstance(model, AbstractNeuralMass):
+        raise ValueError(f"`model` must be an AbstractNeuralMass, got {type(model).__name__}.")
+    duration_ms = to_ms(duration, name="duration")
+    dt_ms = to_ms(dt, name="dt")
+    transient_ms = to_ms(transient, name="transient", allow_zero=True)
+    if transient_ms >= duration_ms:
+        raise ValueError(
+            f"`transient` ({transient_ms} ms) must be shorter than `duration` ({duration_ms} ms): "
+            "nothing would be recorded."
+        )
+    n_total = _n_steps(duration_ms, dt_ms, name="duration")
+    n_transient = _n_steps(transient_ms, dt_ms, name="transient")
+
+    if solver is None:
+        solver = dfx.Tsit5()
+        if stepsize_controller is None:
+            stepsize_controller = dfx.PIDController(rtol=1e-5, atol=1e-7)
+    if not isinstance(solver, dfx.AbstractSolver):
+        raise ValueError(f"`solver` must be a diffrax solver, got {solver!r}.")
+    if stepsize_controller is None:
+        stepsize_controller = dfx.ConstantStepSize()
+    if isinstance(solver, RK4) and not _is_fixed_step(stepsize_controller):
+        raise ValueError(
+            "`RK4` has no error estimate and cannot be used with an adaptive "
+            "`stepsize_controller`; use `stepsize_controller=None` (fixed steps of `dt`) or an "
+            "embedded method such as `diffrax.Tsit5()`."
+        )
+    if inputs is not None and not callable(inputs):
+        raise ValueError(f"`inputs` must be a callable of time t (ms), got {type(inputs)}.")
+
+    if y0 is None:
+        y0 = model.initial_state(n_nodes, key=key)
+    else:
+        y0 = _check_y0(model, y0)
+    if max_steps is None and not _is_fixed_step(stepsize_controller):
+        max_steps = max(4096, 16 * n_total)
+    cfg = _Config(
+        dt=dt_ms,
+        t_start=n_transient * dt_ms,
+        n_transient=n_transient,
+        n_record=n_total - n_transient,
+        max_steps=max_steps,
+        throw=throw,
+        node_shape=tuple(jnp.shape(jax.tree.leaves(y0)[0])),
+    )
+    mons = _normalise_monitors(model, monitors)
+    return _run(model, inputs, y0, mons, solver, stepsize_controller, adjoint, cfg)

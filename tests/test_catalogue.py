@@ -1,0 +1,36 @@
+import pytest
+
+import brainmass_eqx as bmx
+from brainmass_eqx._models import ALL_MODELS, AbstractNeuralMass
+
+
+def _concrete_subclasses(cls):
+    for sub in cls.__subclasses__():
+        if not getattr(sub, "__abstractmethods__", None):
+            yield sub
+        yield from _concrete_subclasses(sub)
+
+
+def test_catalogue_is_generated_from_every_concrete_model():
+    shipped = {c for c in _concrete_subclasses(AbstractNeuralMass)
+               if c.__module__.startswith("brainmass_eqx")}
+    assert shipped == set(ALL_MODELS)
+    records = bmx.list_models()
+    assert [r.name for r in records] == [c.__name__ for c in ALL_MODELS]
+    for r, cls in zip(records, ALL_MODELS):
+        assert r.n_states == r.n_state_vars == len(cls.state_names)
+        assert r.category == cls.category and r.use_case == cls.use_case
+        assert getattr(bmx, r.name) is cls
+
+
+def test_filter_by_category_and_table():
+    phen = bmx.list_models("phenomenological")
+    assert {"Hopf", "Linear"} <= {r.name for r in phen}
+    table = bmx.list_models.to_table()
+    lines = table.splitlines()
+    assert lines[0].split() == ["name", "category", "#states", "use_case"]
+    assert set(lines[1]) <= {"-", " "}
+    assert len(lines) == len(bmx.list_models()) + 2
+    assert "| `Hopf` | phenomenological | 2 |" in bmx.list_models.to_markdown()
+    with pytest.raises(ValueError, match="Unknown `category`"):
+        bmx.list_models("astrological")

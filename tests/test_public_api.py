@@ -1,0 +1,40 @@
+import importlib.metadata
+import subprocess
+import sys
+
+import brainmass_eqx as bmx
+
+
+EXPECTED = {
+    "AbstractNeuralMass",
+    "CANONICAL_UNITS",
+    "Hopf",
+    "Linear",
+    "ModelInfo",
+    "RK4",
+    "Simulation",
+    "list_models",
+    "param",
+    "simulate",
+}
+
+
+def test_exact_public_names():
+    public = {n for n in dir(bmx) if not n.startswith("_")}
+    modules = {"cli"}  # submodules appear as attributes once imported
+    assert public - modules == EXPECTED
+
+
+def test_version_matches_metadata():
+    assert bmx.__version__ == importlib.metadata.version("brainmass_eqx")
+
+
+def test_import_is_quiet_and_lazy():
+    """Importing prints nothing and does not import the slow optional stacks."""
+    code = (
+        "import sys, brainmass_eqx; "
+        "print(sorted(m for m in ('unxt', 'nevergrad', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert out.stderr == ""
