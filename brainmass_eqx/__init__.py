@@ -3,10 +3,30 @@
 import importlib.metadata as _metadata
 
 from ._catalogue import ModelInfo as ModelInfo, list_models as list_models
+from ._connectome import Connectome as Connectome
+from ._coupling import (
+    AbstractCoupling as AbstractCoupling,
+    DiffusiveCoupling as DiffusiveCoupling,
+    KuramotoCoupling as KuramotoCoupling,
+    LearnableWeights as LearnableWeights,
+    LinearCoupling as LinearCoupling,
+    SigmoidalCoupling as SigmoidalCoupling,
+    SigmoidalJansenRitCoupling as SigmoidalJansenRitCoupling,
+    TanhCoupling as TanhCoupling,
+)
+from ._delays import DelayBuffer as DelayBuffer, DelayPlan as DelayPlan
 from ._models import (
     AbstractNeuralMass as AbstractNeuralMass,
     Hopf as Hopf,
     Linear as Linear,
+)
+from ._network import Network as Network
+from ._noise import (
+    AbstractNoise as AbstractNoise,
+    AdditiveNoise as AdditiveNoise,
+    MultiplicativeNoise as MultiplicativeNoise,
+    OrnsteinUhlenbeckNoise as OrnsteinUhlenbeckNoise,
+    PinkNoise as PinkNoise,
 )
 from ._simulate import Simulation as Simulation, simulate as simulate
 from ._solvers import RK4 as RK4

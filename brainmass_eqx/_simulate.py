@@ -1,7 +1,7 @@
 """`simulate`: run a model and record what you ask for."""
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
 import diffrax as dfx
 import equinox as eqx
@@ -14,6 +14,10 @@ from ._custom_types import Inputs, State
 from ._models.base import AbstractNeuralMass, NodeShape
 from ._solvers import RK4
 from ._units import check_finite, to_float_array, to_ms
+
+
+if TYPE_CHECKING:
+    from ._network import Network
 
 
 Monitor = str | Callable[[State], Array]
@@ -153,6 +157,18 @@ def _evaluate_inputs(model: AbstractNeuralMass, inputs: InputsLike, t: Any, dtyp
     return full
 
 
+def _strong_types(tree: Any) -> Any:
+    """Give weak-typed array leaves (e.g. from `jnp.full(n, 0.1)`) a strong dtype, so that a
+    model rebuilt with `eqx.tree_at` does not retrace the compiled simulation."""
+
+    def fix(x):
+        if isinstance(x, jax.Array) and x.weak_type:
+            return jnp.asarray(x, dtype=x.dtype)
+        return x
+
+    return jax.tree.map(fix, tree)
+
+
 def _is_fixed_step(controller: dfx.AbstractStepSizeController) -> bool:
     return isinstance(controller, dfx.ConstantStepSize)
 
@@ -242,7 +258,7 @@ def _n_steps(span: float, dt: float, *, name: str) -> int:
 
 
 def simulate(
-    model: AbstractNeuralMass,
+    model: "AbstractNeuralMass | Network",
     duration: Any,
     dt: Any,
     *,
@@ -257,6 +273,7 @@ def simulate(
     stepsize_controller: dfx.AbstractStepSizeController | None = None,
     max_steps: int | None = None,
     throw: bool = True,
+    history: Callable[[Any], State] | None = None,
 ) -> Simulation:
     r"""Simulate a model and record its monitors.
 
@@ -272,7 +289,8 @@ def simulate(
 
     **Main arguments:**
 
-    - `model`: an [`brainmass_eqx.AbstractNeuralMass`][] (parameters may be per node).
+    - `model`: an [`brainmass_eqx.AbstractNeuralMass`][] (parameters may be per node) or a
+      [`brainmass_eqx.Network`][].
     - `duration`: total simulated time, including the transient: a time `unxt.Quantity` or a
       number in ms.
     - `dt`: the step size of fixed-step solvers; for adaptive ones the initial step and the
@@ -300,6 +318,15 @@ def simulate(
     - `max_steps`: bound on adaptive steps (default: 16 steps per output sample, at least 4096).
       Fixed-step runs take exactly the number of steps they need.
     - `throw`: raise on solver failure; under `jax.vmap` use `False` and check `sim.result`.
+    - `history`: for delayed networks, the state before $t = 0$ as a callable `h(t)` (t <= 0, ms)
+      returning a state dict. Default: constant, equal to the initial state.
+
+    **Delayed or stochastic networks** run at fixed steps of `dt` (default solver
+    `diffrax.Heun()`; `Euler`, `RK4` and the other explicit Runge-Kutta methods work too) in a
+    `lax.scan` that carries the delay buffer; every solver stage reads the delayed input at its
+    own time. Reverse-mode memory grows with the square root of the number of steps (chunked
+    checkpointing), not linearly. `adjoint`, `stepsize_controller` and `max_steps` do not apply;
+    a stochastic network needs `key`.
 
     **Returns:** a [`brainmass_eqx.Simulation`][].
 
@@ -316,8 +343,12 @@ def simulate(
         sim["x"].shape  # (8000,)
         ```
     """
-    if not isinstance(model, AbstractNeuralMass):
-        raise ValueError(f"`model` must be an AbstractNeuralMass, got {type(model).__name__}.")
+    from ._network import Network
+
+    if not isinstance(model, AbstractNeuralMass | Network):
+        raise ValueError(
+            f"`model` must be an AbstractNeuralMass or a Network, got {type(model).__name__}."
+        )
     duration_ms = to_ms(duration, name="duration")
     dt_ms = to_ms(dt, name="dt")
     transient_ms = to_ms(transient, name="transient", allow_zero=True)
@@ -329,7 +360,19 @@ def simulate(
     n_total = _n_steps(duration_ms, dt_ms, name="duration")
     n_transient = _n_steps(transient_ms, dt_ms, name="transient")
 
-    if solver is None:
+    engine = isinstance(model, Network) and (model.has_delays or model.is_stochastic)
+    if engine:
+        if stepsize_controller is not None and not _is_fixed_step(stepsize_controller):
+            raise ValueError(
+                "Delayed or stochastic networks run at fixed steps of `dt`; drop the adaptive "
+                "`stepsize_controller`."
+            )
+        if solver is None:
+            solver = dfx.Heun()
+        if model.is_stochastic and key is None:
+            raise ValueError("A stochastic network needs an explicit PRNG `key`, e.g. "
+                             "`key=jax.random.key(0)`: results are reproducible from it.")
+    elif solver is None:
         solver = dfx.Tsit5()
         if stepsize_controller is None:
             stepsize_controller = dfx.PIDController(rtol=1e-5, atol=1e-7)
@@ -345,11 +388,29 @@ def simulate(
         )
     if inputs is not None and not callable(inputs):
         raise ValueError(f"`inputs` must be a callable of time t (ms), got {type(inputs)}.")
+    if history is not None:
+        if not (isinstance(model, Network) and model.has_delays):
+            raise ValueError("`history` only applies to networks with conduction delays.")
+        if not callable(history):
+            raise ValueError("`history` must be a callable h(t) -> state dict, for t <= 0 ms.")
 
-    if y0 is None:
-        y0 = model.initial_state(n_nodes, key=key)
+    if key is not None and isinstance(model, Network) and model.is_stochastic:
+        init_key, noise_key = jax.random.split(key)
     else:
-        y0 = _check_y0(model, y0)
+        init_key = noise_key = key
+    model = _strong_types(model)
+    if y0 is None:
+        y0 = model.initial_state(n_nodes, key=init_key)
+    else:
+        y0 = _strong_types(_check_y0(model, y0))
+    mons = _normalise_monitors(model, monitors)
+    if engine:
+        from ._engine import build_config, run_network
+
+        y0 = {k: jnp.broadcast_to(v, model.node_shape) for k, v in y0.items()}
+        dtype = jnp.result_type(*jax.tree.leaves(y0))
+        ecfg = build_config(model, dt_ms, n_transient, n_total - n_transient, dtype)
+        return run_network(model, inputs, y0, history, mons, solver, noise_key, ecfg)
     if max_steps is None and not _is_fixed_step(stepsize_controller):
         max_steps = max(4096, 16 * n_total)
     cfg = _Config(
@@ -361,5 +422,4 @@ def simulate(
         throw=throw,
         node_shape=tuple(jnp.shape(jax.tree.leaves(y0)[0])),
     )
-    mons = _normalise_monitors(model, monitors)
     return _run(model, inputs, y0, mons, solver, stepsize_controller, adjoint, cfg)

@@ -1,0 +1,222 @@
+"""The fixed-step engine for delayed and/or stochastic networks: a `lax.scan` over blocks of
+steps of a diffrax solver, carrying the delay buffer, with chunked checkpointing."""
+
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+
+from ._delays import DelayBuffer, DelayPlan
+from ._network import Network
+
+
+class _StepIncrement(dfx.AbstractBrownianPath):
+    """The Brownian increment of one step, drawn outside the solver (a `FixedIncrement`)."""
+
+    dw: Any
+    levy_area: ClassVar[type] = dfx.BrownianIncrement
+
+    @property
+    def t0(self):
+        return None
+
+    @property
+    def t1(self):
+        return None
+
+    def evaluate(self, t0, t1=None, left=True, use_levy=False):
+        del t0, t1, left, use_levy
+        return self.dw
+
+
+class ScanConfig(eqx.Module):
+    """Static settings of an engine run: `block` steps per block, `outer` blocks per
+    super-block (see [`brainmass_eqx.DelayPlan`][])."""
+
+    dt: float
+    n_transient: int
+    n_record: int
+    block: int
+    outer: int
+    plan: DelayPlan | None
+    stochastic: bool
+
+
+def _chunk_size(n: int) -> int:
+    # sqrt(n) super-blocks per checkpointed chunk: reverse-mode memory ~ O(sqrt(n)), not O(n)
+    return max(1, int(round(math.sqrt(n))))
+
+
+def _scan_checkpointed(fn: Callable, carry: Any, first: int, n: int) -> tuple[Any, Any]:
+    """`lax.scan` of `fn` over indices `first .. first + n - 1`, rematerialised in chunks."""
+    if n == 0:
+        return carry, None
+    size = _chunk_size(n)
+    n_chunks, rest = divmod(n, size)
+
+    def run(carry, idx):
+        return jax.lax.scan(fn, carry, idx)
+
+    outs = []
+    if n_chunks:
+        def chunk(carry, i):
+            return jax.checkpoint(run)(carry, first + i * size + jnp.arange(size, dtype=jnp.int32))
+
+        carry, out = jax.lax.scan(chunk, carry, jnp.arange(n_chunks, dtype=jnp.int32))
+        outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), out))
+    if rest:
+        idx = first + n_chunks * size + jnp.arange(rest, dtype=jnp.int32)
+        carry, out = jax.checkpoint(run)(carry, idx)
+        outs.append(out)
+    out = jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs) if len(outs) > 1 else outs[0]
+    return carry, out
+
+
+@eqx.filter_jit
+def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: ScanConfig):
+    from ._simulate import Simulation, _evaluate_inputs
+
+    dt, plan, m_block = cfg.dt, cfg.plan, cfg.block
+    superblock = cfg.block * cfg.outer
+    dtype = jnp.result_type(*jax.tree.leaves(y0))
+    n = net.n_regions
+    weights = net.effective_weights().astype(dtype)
+    strength = jnp.sum(weights, axis=-1)
+    n_total = cfg.n_transient + cfg.n_record
+    n_channels = net.coupling.pre(net.coupled(y0)).shape[0]
+
+    if plan is not None:
+        w_slow, w_fast = plan.slow.weights(weights), plan.fast.weights(weights)
+        if history is None:
+            pre0 = net.coupling.pre(net.coupled(y0)).astype(dtype)
+            hist = jnp.broadcast_to(pre0, (plan.ring, *pre0.shape))
+        else:
+            def pre_at(s):
+                h = history(s.astype(dtype) * dt)
+                return net.coupling.pre(net.coupled(h)).astype(dtype)
+
+            hist = jax.vmap(pre_at)(jnp.arange(-plan.ring + 1, 1, dtype=jnp.int32))
+        buf = DelayBuffer.from_history(plan, hist)
+    else:
+        w_slow = w_fast = buf = None
+    dummy_rows = jnp.zeros((m_block + 1, n_channels, n), dtype)
+
+    def drift(t_local, y, args):
+        rows, k, t_start = args
+        if plan is None:
+            sums = net.instantaneous_sums(y, weights)
+        else:
+            c = (t_local / dt).astype(dtype)
+            lo = jax.lax.dynamic_index_in_dim(rows, k, keepdims=False)
+            hi = jax.lax.dynamic_index_in_dim(rows, k + 1, keepdims=False)
+            sums = lo + c * (hi - lo)
+        t = t_start + t_local
+        return net.drift(t, y, _evaluate_inputs(net, inputs, t, dtype), sums, strength)
+
+    def diffusion(t, y, args):
+        del t, args
+        return lx.DiagonalLinearOperator(net.diffusion(y))
+
+    def terms_for(dw):
+        if not cfg.stochastic:
+            return dfx.ODETerm(drift)
+        return dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(diffusion, _StepIncrement(dw)))
+
+    noise_keys = tuple(net.noise.diffusion(y0, net.noise_states)) if cfg.stochastic else ()
+
+    def increments(start):
+        keys = jax.random.split(jax.random.fold_in(key, start), len(noise_keys))
+        sqrt_dt = jnp.sqrt(jnp.asarray(dt, dtype))
+        dw = {name: sqrt_dt * jax.random.normal(kk, (m_block, *y0[name].shape), dtype)
+              for name, kk in zip(noise_keys, keys)}
+        # without the barrier XLA recomputes the threefry draws inside every consumer
+        return jax.lax.optimization_barrier(dw)
+
+    def step_increment(dws, k):
+        dw = {name: jnp.zeros_like(v) for name, v in y0.items()}
+        dw.update({name: v[k] for name, v in dws.items()})
+        return dw
+
+    def save(y):
+        return {name: (net.observe(spec, y) if isinstance(spec, str) else spec(y))
+                for name, spec in monitors.items()}
+
+    zero = jnp.asarray(0.0, dtype)
+    h = jnp.asarray(dt, dtype)
+    init_dw = step_increment({}, 0) if cfg.stochastic else None
+    solver_state0 = solver.init(terms_for(init_dw), zero, h, y0, (dummy_rows, 0, zero))
+
+    def make_superblock(record: bool):
+        def superblock_fn(carry, b):
+            s0 = b * superblock
+            slow_rows = (None if plan is None
+                         else carry[1].read(plan.slow, s0, superblock + 1, w_slow))
+
+            def block_fn(carry, j):
+                y, buf, solver_state, y_final = carry
+                start = s0 + j * m_block
+                if plan is None:
+                    rows = dummy_rows
+                else:
+                    rows = jax.lax.dynamic_slice_in_dim(slow_rows, j * m_block, m_block + 1)
+                    rows = rows + buf.read(plan.fast, start, m_block + 1, w_fast)
+                dws = increments(start) if cfg.stochastic else None
+
+                def step_fn(carry, k):
+                    y, solver_state, y_final = carry
+                    dw = step_increment(dws, k) if cfg.stochastic else None
+                    t_start = (start + k).astype(dtype) * dt
+                    y1, _, _, solver_state, _ = solver.step(
+                        terms_for(dw), zero, h, y, (rows, k, t_start), solver_state,
+                        made_jump=True)
+                    y_final = jax.tree.map(
+                        lambda new, old: jnp.where(start + k + 1 == n_total, new, old),
+                        y1, y_final)
+                    out = save(y1) if record else None
+                    pre = None if plan is None else net.coupling.pre(net.coupled(y1))
+                    return (y1, solver_state, y_final), (out, pre)
+
+                (y, solver_state, y_final), (outs, pres) = jax.lax.scan(
+                    step_fn, (y, solver_state, y_final), jnp.arange(m_block, dtype=jnp.int32))
+                if plan is not None:
+                    buf = buf.write(start, pres)
+                return (y, buf, solver_state, y_final), outs
+
+            carry, outs = jax.lax.scan(block_fn, carry, jnp.arange(cfg.outer, dtype=jnp.int32))
+            outs = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
+            return carry, outs
+
+        return superblock_fn
+
+    carry = (y0, buf, solver_state0, y0)
+    n_warm = cfg.n_transient // superblock
+    carry, _ = _scan_checkpointed(make_superblock(False), carry, 0, n_warm)
+    offset = cfg.n_transient - n_warm * superblock
+    n_rec = -(-(offset + cfg.n_record) // superblock)
+    carry, outs = _scan_checkpointed(make_superblock(True), carry, n_warm, n_rec)
+    ys = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:])[offset:offset + cfg.n_record], outs)
+    ts = jnp.asarray((cfg.n_transient + 1 + np.arange(cfg.n_record)) * dt, dtype)
+    stats = {"num_steps": jnp.asarray((n_warm + n_rec) * superblock),
+             "block": jnp.asarray(m_block), "superblock": jnp.asarray(superblock)}
+    return Simulation(ts=ts, ys=ys, final_state=carry[3], result=dfx.RESULTS.successful,
+                      stats=stats)
+
+
+def build_config(net: Network, dt: float, n_transient: int, n_record: int,
+                 y0_dtype: Any, outer: int | None = None) -> ScanConfig:
+    plan = None
+    if net.has_delays:
+        plan = DelayPlan.build(net.connectome, net.speed, dt, exact=net.exact_delays,
+                               n_channels=net.n_channels, itemsize=jnp.dtype(y0_dtype).itemsize,
+                               outer=outer)
+        block, outer = plan.block, plan.outer
+    else:
+        block, outer = max(1, min(100, n_transient + n_record)), 1
+    return ScanConfig(dt=dt, n_transient=n_transient, n_record=n_record, block=block,
+                      outer=outer, plan=plan, stochastic=net.is_stochastic)
