@@ -1,0 +1,202 @@
+"""Workload W1 (DESIGN §7): 80-region Hopf network on the hcp connectome, diffusive coupling,
+delays from fibre lengths at 10 mm/ms, dt 0.1 ms, Heun, float32.
+
+Measures, for brainmass_eqx:
+- forward: 10 s simulated (every step recorded): compile time, wall time, simulated s per
+  wall s, steps per second;
+- gradient: d/d(k, a[80]) of 1 - corr(FC_sim, FC_target) through 2 s, fwd+bwd / fwd ratio;
+- memory: peak RSS of a 60 s gradient (in a child process);
+- sweep: 64 coupling values x 2 s through `jax.vmap`;
+and, where interpreters with the peers are given (`--brainmass-python`, `--neurolib-python`),
+runs W1 forward on brainmass 0.1.1 and neurolib 0.6.2 in child processes of this one and
+prints the ratios. Timings on shared 2-core machines drift by up to 2x: compare ratios taken in
+the same run. Run by hand; never part of the test suite.
+
+    .venv/bin/python benchmarks/w1_network.py --brainmass-python /path/to/bm/bin/python \\
+        --neurolib-python /path/to/nl/bin/python
+"""
+
+import argparse
+import json
+import pathlib
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+HERE = pathlib.Path(__file__).resolve().parent
+DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "neurolib_hcp_avg_sc.npz"
+
+
+def network(data_path, k=0.5):
+    import brainmass_eqx as bmx
+
+    data = np.load(data_path)
+    conn = bmx.Connectome(data["Cmat"], data["Dmat"])
+    return bmx.Network(bmx.Hopf(a=0.25, omega=0.2), conn, bmx.DiffusiveCoupling(k=k),
+                       speed=10.0)
+
+
+def timed(fn, repeats=3):
+    import jax
+
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    first = time.perf_counter() - t0
+    walls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        walls.append(time.perf_counter() - t0)
+    wall = float(np.median(walls))
+    return first, wall
+
+
+def fc_corr_loss(x, target):
+    import jax.numpy as jnp
+
+    x = x - x.mean(axis=0)
+    cov = x.T @ x
+    d = jnp.sqrt(jnp.diag(cov))
+    fc = cov / (d[:, None] * d[None, :])
+    iu = np.triu_indices(x.shape[1], 1)
+    a, b = fc[iu], target[iu]
+    a, b = a - a.mean(), b - b.mean()
+    return 1 - jnp.sum(a * b) / jnp.sqrt(jnp.sum(a * a) * jnp.sum(b * b))
+
+
+def grad_setup(data_path, seconds):
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    import brainmass_eqx as bmx
+
+    net = network(data_path)
+    y0 = net.initial_state(key=jax.random.key(0))
+    duration = seconds * 1000.0
+    target = bmx.simulate(eqx.tree_at(lambda m: m.coupling.k, net,
+                                      jnp.asarray(0.8, jnp.float32)),
+                          duration, 0.1, y0=y0, monitors=["x"])["x"]
+    target_fc = jnp.corrcoef(target.T)
+
+    def loss(theta, target_fc):
+        model = eqx.tree_at(lambda m: (m.coupling.k, m.node.a), net, (theta[0], theta[1:]))
+        x = bmx.simulate(model, duration, 0.1, y0=y0, monitors=["x"])["x"]
+        return fc_corr_loss(x, target_fc)
+
+    theta = jnp.concatenate([jnp.array([0.5]), jnp.full(80, 0.25)]).astype(jnp.float32)
+    return loss, theta, target_fc
+
+
+def ours(args):
+    import jax
+
+    import brainmass_eqx as bmx
+
+    out = {}
+    net = network(args.data)
+    y0 = net.initial_state(key=jax.random.key(0))
+    first, wall = timed(lambda: bmx.simulate(net, 10_000.0, 0.1, y0=y0, monitors=["x"])["x"])
+    out["forward_s"] = wall
+    out["compile_s"] = first - wall
+    out["sim_s_per_wall_s"] = 10.0 / wall
+    out["steps_per_s"] = 100_000 / wall
+
+    loss, theta, target_fc = grad_setup(args.data, 2.0)
+    fwd = jax.jit(loss)
+    both = jax.jit(jax.value_and_grad(loss))
+    _, out["grad_forward_2s_s"] = timed(lambda: fwd(theta, target_fc))
+    _, out["grad_fwd_bwd_2s_s"] = timed(lambda: both(theta, target_fc))
+    out["grad_ratio"] = out["grad_fwd_bwd_2s_s"] / out["grad_forward_2s_s"]
+
+    ks = jax.numpy.linspace(0.0, 1.0, 64, dtype=jax.numpy.float32)
+
+    def sweep():
+        def one(k):
+            model = jax.tree_util.tree_map(lambda x: x, net)
+            import equinox as eqx
+
+            model = eqx.tree_at(lambda m: m.coupling.k, net, k)
+            return bmx.simulate(model, 2000.0, 0.1, y0=y0, monitors=["x"])["x"].std(axis=0)
+
+        return jax.jit(jax.vmap(one))(ks)
+
+    _, out["sweep_64x2s_s"] = timed(sweep, repeats=1)
+    return out
+
+
+def grad60_child(args):
+    import jax
+
+    loss, theta, target_fc = grad_setup(args.data, args.grad_seconds)
+    g = jax.jit(jax.grad(loss))
+    t0 = time.perf_counter()
+    jax.block_until_ready(g(theta, target_fc))
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB on Linux
+    print(json.dumps({"grad_seconds": args.grad_seconds, "wall_s": wall, "peak_rss_mb": peak}))
+
+
+def child_json(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"error": (out.stderr or out.stdout)[-400:]}
+    return json.loads(lines[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--brainmass-python", default=None)
+    parser.add_argument("--neurolib-python", default=None)
+    parser.add_argument("--grad-seconds", type=float, default=60.0)
+    parser.add_argument("--child-grad", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_grad:
+        grad60_child(args)
+        return
+
+    results = {"brainmass_eqx": ours(args)}
+    results["grad_memory"] = child_json([sys.executable, __file__, "--child-grad", "--data",
+                                         args.data, "--grad-seconds", str(args.grad_seconds)])
+    if args.brainmass_python:
+        results["brainmass"] = child_json([args.brainmass_python,
+                                           str(HERE / "peers" / "brainmass_w1.py"), args.data])
+    if args.neurolib_python:
+        results["neurolib"] = child_json([args.neurolib_python,
+                                          str(HERE / "peers" / "neurolib_w1.py"), args.data])
+
+    o = results["brainmass_eqx"]
+    print(f"W1 forward (10 s): {o['forward_s']:.3f} s = {o['sim_s_per_wall_s']:.1f} sim-s/wall-s,"
+          f" {o['steps_per_s']:.3g} steps/s, compile {o['compile_s']:.2f} s")
+    print(f"gradient 2 s: forward {o['grad_forward_2s_s']:.3f} s, fwd+bwd "
+          f"{o['grad_fwd_bwd_2s_s']:.3f} s, ratio {o['grad_ratio']:.2f} (target <= 3)")
+    gm = results["grad_memory"]
+    if "error" not in gm:
+        print(f"gradient {gm['grad_seconds']:g} s: peak RSS {gm['peak_rss_mb']:.0f} MB "
+              f"(target < 2048), wall {gm['wall_s']:.1f} s incl. compile")
+    else:
+        print("gradient memory child failed:", gm["error"])
+    print(f"sweep 64 x 2 s (vmap): {o['sweep_64x2s_s']:.2f} s (brainmass measured 52.6 s in the "
+          f"catalogue, target >= 10x faster)")
+    for peer in ("brainmass", "neurolib"):
+        if peer in results:
+            r = results[peer]
+            if "error" in r:
+                print(f"{peer}: failed: {r['error']}")
+                continue
+            base = r.get("exec_s", r["warm_s"])
+            print(f"{peer} {r.get('version', '')}: warm {r['warm_s']:.3f} s"
+                  + (f", exec {r['exec_s']:.3f} s" if "exec_s" in r else "")
+                  + f" -> brainmass_eqx is {base / o['forward_s']:.1f}x faster "
+                  f"({r['warm_s'] / o['forward_s']:.1f}x vs its warm call)")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
