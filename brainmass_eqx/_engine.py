@@ -36,14 +36,13 @@ class _StepIncrement(dfx.AbstractBrownianPath):
 
 
 class ScanConfig(eqx.Module):
-    """Static settings of an engine run: `block` steps per block, `outer` blocks per
-    super-block (see [`brainmass_eqx.DelayPlan`][])."""
+    """Static settings of an engine run: `levels` are the nested block sizes in steps (see
+    [`brainmass_eqx.DelayPlan`][]; one level of `block` steps without delays)."""
 
     dt: float
     n_transient: int
     n_record: int
-    block: int
-    outer: int
+    levels: tuple[int, ...]
     plan: DelayPlan | None
     stochastic: bool
 
@@ -82,8 +81,8 @@ def _scan_checkpointed(fn: Callable, carry: Any, first: int, n: int) -> tuple[An
 def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: ScanConfig):
     from ._simulate import Simulation, _evaluate_inputs
 
-    dt, plan, m_block = cfg.dt, cfg.plan, cfg.block
-    superblock = cfg.block * cfg.outer
+    dt, plan, levels = cfg.dt, cfg.plan, cfg.levels
+    m_block, superblock = levels[0], levels[-1]
     dtype = jnp.result_type(*jax.tree.leaves(y0))
     n = net.n_regions
     weights = net.effective_weights().astype(dtype)
@@ -92,7 +91,7 @@ def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: S
     n_channels = net.coupling.pre(net.coupled(y0)).shape[0]
 
     if plan is not None:
-        w_slow, w_fast = plan.slow.weights(weights), plan.fast.weights(weights)
+        group_w = tuple(g.weights(weights) for g in plan.groups)
         if history is None:
             pre0 = net.coupling.pre(net.coupled(y0)).astype(dtype)
             hist = jnp.broadcast_to(pre0, (plan.ring, *pre0.shape))
@@ -104,7 +103,7 @@ def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: S
             hist = jax.vmap(pre_at)(jnp.arange(-plan.ring + 1, 1, dtype=jnp.int32))
         buf = DelayBuffer.from_history(plan, hist)
     else:
-        w_slow = w_fast = buf = None
+        group_w, buf = None, None
     dummy_rows = jnp.zeros((m_block + 1, n_channels, n), dtype)
 
     def drift(t_local, y, args):
@@ -153,44 +152,49 @@ def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: S
     solver_state0 = solver.init(terms_for(init_dw), zero, h, y0, (dummy_rows, 0, zero))
 
     def make_superblock(record: bool):
+        def base_block(carry, start, rows):
+            y, buf, solver_state, y_final = carry
+            dws = increments(start) if cfg.stochastic else None
+
+            def step_fn(carry, k):
+                y, solver_state, y_final = carry
+                dw = step_increment(dws, k) if cfg.stochastic else None
+                t_start = (start + k).astype(dtype) * dt
+                y1, _, _, solver_state, _ = solver.step(
+                    terms_for(dw), zero, h, y, (rows, k, t_start), solver_state, made_jump=True)
+                y_final = jax.tree.map(
+                    lambda new, old: jnp.where(start + k + 1 == n_total, new, old), y1, y_final)
+                out = save(y1) if record else None
+                pre = None if plan is None else net.coupling.pre(net.coupled(y1))
+                return (y1, solver_state, y_final), (out, pre)
+
+            (y, solver_state, y_final), (outs, pres) = jax.lax.scan(
+                step_fn, (y, solver_state, y_final), jnp.arange(m_block, dtype=jnp.int32))
+            if plan is not None:
+                buf = buf.write(start, pres)
+            return (y, buf, solver_state, y_final), outs
+
+        def level(depth, carry, start, rows):
+            # rows: the delayed sums of the coarser levels for this block's step ends
+            size = levels[depth]
+            if plan is not None and plan.groups[depth].per_target:
+                own = carry[1].read(plan.groups[depth], start, size + 1, group_w[depth])
+                rows = own if rows is None else rows + own
+            if rows is None:
+                rows = jnp.zeros((size + 1, n_channels, n), dtype)
+            if depth == 0:
+                return base_block(carry, start, rows)
+            sub = levels[depth - 1]
+
+            def body(carry, j):
+                sub_rows = jax.lax.dynamic_slice_in_dim(rows, j * sub, sub + 1)
+                return level(depth - 1, carry, start + j * sub, sub_rows)
+
+            carry, outs = jax.lax.scan(body, carry, jnp.arange(size // sub, dtype=jnp.int32))
+            return carry, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
+
         def superblock_fn(carry, b):
-            s0 = b * superblock
-            slow_rows = (None if plan is None
-                         else carry[1].read(plan.slow, s0, superblock + 1, w_slow))
-
-            def block_fn(carry, j):
-                y, buf, solver_state, y_final = carry
-                start = s0 + j * m_block
-                if plan is None:
-                    rows = dummy_rows
-                else:
-                    rows = jax.lax.dynamic_slice_in_dim(slow_rows, j * m_block, m_block + 1)
-                    rows = rows + buf.read(plan.fast, start, m_block + 1, w_fast)
-                dws = increments(start) if cfg.stochastic else None
-
-                def step_fn(carry, k):
-                    y, solver_state, y_final = carry
-                    dw = step_increment(dws, k) if cfg.stochastic else None
-                    t_start = (start + k).astype(dtype) * dt
-                    y1, _, _, solver_state, _ = solver.step(
-                        terms_for(dw), zero, h, y, (rows, k, t_start), solver_state,
-                        made_jump=True)
-                    y_final = jax.tree.map(
-                        lambda new, old: jnp.where(start + k + 1 == n_total, new, old),
-                        y1, y_final)
-                    out = save(y1) if record else None
-                    pre = None if plan is None else net.coupling.pre(net.coupled(y1))
-                    return (y1, solver_state, y_final), (out, pre)
-
-                (y, solver_state, y_final), (outs, pres) = jax.lax.scan(
-                    step_fn, (y, solver_state, y_final), jnp.arange(m_block, dtype=jnp.int32))
-                if plan is not None:
-                    buf = buf.write(start, pres)
-                return (y, buf, solver_state, y_final), outs
-
-            carry, outs = jax.lax.scan(block_fn, carry, jnp.arange(cfg.outer, dtype=jnp.int32))
-            outs = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
-            return carry, outs
+            return level(len(levels) - 1, carry, b * superblock, None)
 
         return superblock_fn
 
@@ -209,14 +213,17 @@ def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: S
 
 
 def build_config(net: Network, dt: float, n_transient: int, n_record: int,
-                 y0_dtype: Any, outer: int | None = None) -> ScanConfig:
+                 y0_dtype: Any, max_superblock: int | None = None) -> ScanConfig:
     plan = None
+    n_total = n_transient + n_record
     if net.has_delays:
+        # never pad a run by more than about an eighth of its length
+        cap = max(1, n_total // 8) if max_superblock is None else max_superblock
         plan = DelayPlan.build(net.connectome, net.speed, dt, exact=net.exact_delays,
                                n_channels=net.n_channels, itemsize=jnp.dtype(y0_dtype).itemsize,
-                               outer=outer)
-        block, outer = plan.block, plan.outer
+                               max_superblock=cap)
+        levels = plan.levels
     else:
-        block, outer = max(1, min(100, n_transient + n_record)), 1
-    return ScanConfig(dt=dt, n_transient=n_transient, n_record=n_record, block=block,
-                      outer=outer, plan=plan, stochastic=net.is_stochastic)
+        levels = (max(1, min(100, n_total)),)
+    return ScanConfig(dt=dt, n_transient=n_transient, n_record=n_record, levels=levels,
+                      plan=plan, stochastic=net.is_stochastic)
