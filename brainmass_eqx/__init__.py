@@ -17,8 +17,14 @@ from ._coupling import (
 from ._delays import DelayBuffer as DelayBuffer, DelayPlan as DelayPlan
 from ._models import (
     AbstractNeuralMass as AbstractNeuralMass,
+    FitzHughNagumo as FitzHughNagumo,
+    Generic2dOscillator as Generic2dOscillator,
     Hopf as Hopf,
     Linear as Linear,
+    Lorenz as Lorenz,
+    StuartLandau as StuartLandau,
+    ThresholdLinear as ThresholdLinear,
+    VanDerPol as VanDerPol,
 )
 from ._network import Network as Network
 from ._noise import (
