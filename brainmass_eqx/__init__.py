@@ -17,11 +17,15 @@ from ._coupling import (
 from ._delays import DelayBuffer as DelayBuffer, DelayPlan as DelayPlan
 from ._models import (
     AbstractNeuralMass as AbstractNeuralMass,
+    CoombesByrne as CoombesByrne,
     FitzHughNagumo as FitzHughNagumo,
     Generic2dOscillator as Generic2dOscillator,
     Hopf as Hopf,
+    JansenRit as JansenRit,
+    Kuramoto as Kuramoto,
     Linear as Linear,
     Lorenz as Lorenz,
+    MontbrioPazoRoxin as MontbrioPazoRoxin,
     StuartLandau as StuartLandau,
     ThresholdLinear as ThresholdLinear,
     VanDerPol as VanDerPol,

@@ -34,3 +34,11 @@ def test_filter_by_category_and_table():
     assert "| `Hopf` | phenomenological | 2 |" in bmx.list_models.to_markdown()
     with pytest.raises(ValueError, match="Unknown `category`"):
         bmx.list_models("astrological")
+
+
+def test_docs_catalogue_table_is_generated_from_the_code():
+    import pathlib
+
+    page = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    table = page.split("<!-- catalogue:start -->\n")[1].split("\n<!-- catalogue:end -->")[0]
+    assert table == bmx.list_models.to_markdown()

@@ -95,3 +95,95 @@ def test_threshold_linear_relaxes_to_rectified_gain(u_e, u_i):
                                rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(sim["I"], i_star + (1 - i_star) * np.exp(-t / 10.0),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_jansen_rit_deterministic_limit_cycle_in_the_alpha_band():
+    import scipy.signal
+
+    model = bmx.JansenRit()
+    sim = bmx.simulate(model, 3000.0, 0.5, transient=1000.0, monitors=["eeg"])
+    eeg = np.asarray(sim["eeg"], np.float64)
+    assert eeg.max() - eeg.min() > 1.0  # a sustained oscillation, not a fixed point
+    f, p = scipy.signal.welch(eeg - eeg.mean(), fs=2000.0, nperseg=2048)
+    assert 8.0 <= f[np.argmax(p)] <= 12.5
+
+
+def test_jansen_rit_stochastic_input_gives_an_alpha_peak():
+    """Jansen & Rit (1995): p uniform in 120-320 Hz, i.e. mean 220 Hz and standard deviation
+    100/sqrt(3) Hz, white at the sampling step; as an SDE the input is additive noise on y4
+    with intensity A a sigma_p sqrt(dt_sample)."""
+    import scipy.signal
+
+    model = bmx.JansenRit()
+    sigma_p = 100.0 / np.sqrt(3.0) / 1000.0  # per ms
+    dt_sample = 1.0  # ms: one uniform draw per millisecond, as in the paper
+    intensity = 3.25 * 0.1 * sigma_p * np.sqrt(dt_sample)
+    net = bmx.Network(model, bmx.Connectome.unconnected(8), bmx.LinearCoupling(cvar="y1",
+                      target="y4"), noise=bmx.AdditiveNoise(sigma=intensity, states="y4"))
+    sim = bmx.simulate(net, 10_000.0, 0.5, transient=1000.0, key=jax.random.key(0),
+                       monitors=["eeg"])
+    eeg = np.asarray(sim["eeg"], np.float64)
+    f, p = scipy.signal.welch(eeg - eeg.mean(axis=0), fs=2000.0, nperseg=4096, axis=0)
+    peak = f[np.argmax(p.mean(axis=1))]
+    assert 8.0 <= peak <= 12.5
+
+
+def qif_fixed_points(eta, J, delta):
+    """Positive roots R = tau r of -pi^2 R^4 + J R^3 + eta R^2 + delta^2/(4 pi^2) = 0."""
+    roots = np.roots([-np.pi**2, J, eta, 0.0, delta**2 / (4 * np.pi**2)])
+    return np.sort([x.real for x in roots if abs(x.imag) < 1e-9 and x.real > 0])
+
+
+def test_montbrio_pazo_roxin_bistability_at_the_fixed_points():
+    tau = 10.0
+    low, saddle, high = qif_fixed_points(-5.0, 15.0, 1.0) * 1000.0 / tau  # Hz
+    model = bmx.MontbrioPazoRoxin(tau=tau)
+    down = bmx.simulate(model, 500.0, 0.5, y0={"r": 1.0, "v": -2.0})
+    up = bmx.simulate(model, 500.0, 0.5, y0={"r": 1.2 * high, "v": -0.1})
+    assert float(down["r"][-1]) == pytest.approx(low, rel=1e-3)
+    assert float(up["r"][-1]) == pytest.approx(high, rel=1e-3)
+    assert low < saddle < high
+
+
+@pytest.mark.parametrize("tau", [1.0, 10.0, 20.0])
+def test_montbrio_pazo_roxin_scales_with_tau(tau):
+    # the single fixed point for J = 0 depends on tau only through r = R / tau
+    (big_r,) = qif_fixed_points(-2.0, 0.0, 1.0)
+    sim = bmx.simulate(bmx.MontbrioPazoRoxin(tau=tau, eta=-2.0, J=0.0), 40 * tau, tau / 20)
+    assert float(sim["r"][-1]) == pytest.approx(big_r * 1000.0 / tau, rel=1e-3)
+    assert float(sim["v"][-1]) == pytest.approx(-1.0 / (2 * np.pi * big_r), rel=1e-3)
+
+
+def test_coombes_byrne_without_synapses_is_montbrio_pazo_roxin(x64):
+    y0 = {"r": 5.0, "v": -0.5}
+    cb = bmx.simulate(bmx.CoombesByrne(k=0.0, eta=-1.0), 200.0, 0.5, y0=y0, solver=dfx.Heun())
+    mpr = bmx.simulate(bmx.MontbrioPazoRoxin(J=0.0, eta=-1.0), 200.0, 0.5, y0=y0,
+                       solver=dfx.Heun())
+    np.testing.assert_allclose(cb["r"], mpr["r"], rtol=1e-10)
+    np.testing.assert_allclose(cb["v"], mpr["v"], rtol=1e-10, atol=1e-12)
+    # with synapses (k > 0, shunting v_syn < 0) the rate is lower
+    shunted = bmx.simulate(bmx.CoombesByrne(k=1.0, eta=-1.0), 200.0, 0.5, y0=y0)
+    assert float(shunted["r"][-1]) < float(mpr["r"][-1])
+
+
+def test_kuramoto_synchronises_above_critical_coupling():
+    n, sigma = 200, 0.01
+    omega = jnp.asarray(np.random.default_rng(0).normal(0.05, sigma, n), jnp.float32)
+    k_c = 2 * np.sqrt(2 * np.pi) * sigma / np.pi
+    conn = bmx.Connectome(np.ones((n, n)))
+    order = {"R": lambda y: bmx.Kuramoto.order_parameter(y["theta"])}
+
+    def final_order(k):
+        net = bmx.Network(bmx.Kuramoto(omega=omega), conn, bmx.KuramotoCoupling(k=k))
+        sim = bmx.simulate(net, 3000.0, 1.0, transient=2000.0, key=jax.random.key(1),
+                           monitors=order)
+        return float(np.mean(sim["R"]))
+
+    assert final_order(5 * k_c) > 0.9
+    assert final_order(0.2 * k_c) < 0.2
+
+
+@given(st.lists(st.floats(-100, 100), min_size=1, max_size=20))
+def test_order_parameter_in_unit_interval(theta):
+    r = float(bmx.Kuramoto.order_parameter(jnp.asarray(theta, jnp.float32)))
+    assert -1e-6 <= r <= 1 + 1e-6

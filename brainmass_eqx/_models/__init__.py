@@ -1,6 +1,12 @@
 from .base import AbstractNeuralMass as AbstractNeuralMass
 from .hopf import Hopf as Hopf
+from .kuramoto import Kuramoto as Kuramoto
 from .linear import Linear as Linear
+from .mean_field import (
+    CoombesByrne as CoombesByrne,
+    JansenRit as JansenRit,
+    MontbrioPazoRoxin as MontbrioPazoRoxin,
+)
 from .oscillators import (
     FitzHughNagumo as FitzHughNagumo,
     Generic2dOscillator as Generic2dOscillator,
@@ -21,4 +27,8 @@ ALL_MODELS: tuple[type[AbstractNeuralMass], ...] = (
     Generic2dOscillator,
     Lorenz,
     Linear,
+    JansenRit,
+    MontbrioPazoRoxin,
+    CoombesByrne,
+    Kuramoto,
 )
