@@ -29,6 +29,8 @@ from ._models import (
     StuartLandau as StuartLandau,
     ThresholdLinear as ThresholdLinear,
     VanDerPol as VanDerPol,
+    WilsonCowan as WilsonCowan,
+    WongWangExcInh as WongWangExcInh,
 )
 from ._network import Network as Network
 from ._noise import (

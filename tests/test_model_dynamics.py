@@ -187,3 +187,67 @@ def test_kuramoto_synchronises_above_critical_coupling():
 def test_order_parameter_in_unit_interval(theta):
     r = float(bmx.Kuramoto.order_parameter(jnp.asarray(theta, jnp.float32)))
     assert -1e-6 <= r <= 1 + 1e-6
+
+
+def test_wilson_cowan_bistability_at_independently_found_fixed_points():
+    import scipy.optimize
+
+    model = bmx.WilsonCowan()
+
+    def f(x):
+        return 1 / (1 + np.exp(-x))
+
+    def fixed(z):  # the original equations in numpy, target-first weights
+        e, i = z
+        fe = f(1.2 * (12 * e - 4 * i - 2.8)) - f(-1.2 * 2.8)
+        fi = f(1.0 * (13 * e - 11 * i - 4.0)) - f(-4.0)
+        return [-e + (1 - e) * fe, -i + (1 - i) * fi]
+
+    low = scipy.optimize.fsolve(fixed, [0.0, 0.0])
+    high = scipy.optimize.fsolve(fixed, [0.5, 0.1])
+    assert high[0] > low[0] + 0.3
+    for start, target in (({"E": 0.0, "I": 0.0}, low), ({"E": 0.5, "I": 0.1}, high)):
+        sim = bmx.simulate(model, 200.0, 0.5, y0=start)
+        np.testing.assert_allclose([sim["E"][-1], sim["I"][-1]], target, atol=1e-4)
+
+
+def test_wilson_cowan_limit_cycle_of_the_1972_paper():
+    # Wilson & Cowan (1972), Fig. 9 parameters: a limit cycle for a constant drive P = 1.25
+    model = bmx.WilsonCowan(w_ee=16.0, w_ei=12.0, w_ie=15.0, w_ii=3.0, a_E=1.3, theta_E=4.0,
+                            a_I=2.0, theta_I=3.7)
+
+    def amplitude(drive):
+        sim = bmx.simulate(model, 300.0, 0.1, transient=100.0, inputs=lambda t: {"E": drive},
+                           y0={"E": 0.1, "I": 0.05})
+        return float(np.ptp(np.asarray(sim["E"])))
+
+    assert amplitude(1.25) > 0.1
+    assert amplitude(0.0) < 1e-4
+
+
+def test_wong_wang_exc_inh_rests_at_a_few_hertz():
+    import scipy.optimize
+
+    model = bmx.WongWangExcInh()
+    sim = bmx.simulate(model, 3000.0, 1.0, monitors=["S_E", "S_I", "r_E", "r_I"])
+    assert 2.0 < float(sim["r_E"][-1]) < 5.0  # Deco et al. (2014): ~3 Hz excitatory rest
+
+    def h(i, a, b, d):
+        x = a * i - b
+        return x / (1 - np.exp(-d * x))
+
+    def fixed(z):  # the paper's equations in numpy (ms, Hz)
+        se, si = z
+        ie = 0.382 + 1.4 * 0.15 * se - si
+        ii = 0.7 * 0.382 + 0.15 * se - si
+        return [-se / 100 + (1 - se) * 0.641e-3 * h(ie, 310, 125, 0.16),
+                -si / 10 + 1e-3 * h(ii, 615, 177, 0.087)]
+
+    se, si = scipy.optimize.fsolve(fixed, [0.1, 0.04], xtol=1e-12)
+    np.testing.assert_allclose([sim["S_E"][-1], sim["S_I"][-1]], [se, si], rtol=1e-3)
+
+
+def test_wong_wang_inhibition_lowers_the_excitatory_rate():
+    rates = [float(bmx.simulate(bmx.WongWangExcInh(J_i=j), 3000.0, 1.0,
+                                monitors=["r_E"])["r_E"][-1]) for j in (0.5, 1.0, 2.0)]
+    assert rates[0] > rates[1] > rates[2] > 0

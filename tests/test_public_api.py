@@ -34,6 +34,8 @@ EXPECTED = {
     "TanhCoupling",
     "ThresholdLinear",
     "VanDerPol",
+    "WilsonCowan",
+    "WongWangExcInh",
     "CANONICAL_UNITS",
     "Hopf",
     "Linear",

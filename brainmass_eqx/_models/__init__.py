@@ -15,6 +15,8 @@ from .oscillators import (
     ThresholdLinear as ThresholdLinear,
     VanDerPol as VanDerPol,
 )
+from .wilson_cowan import WilsonCowan as WilsonCowan
+from .wong_wang import WongWangExcInh as WongWangExcInh
 
 
 #: Every concrete model shipped with the package, in catalogue order.
@@ -27,7 +29,9 @@ ALL_MODELS: tuple[type[AbstractNeuralMass], ...] = (
     Generic2dOscillator,
     Lorenz,
     Linear,
+    WilsonCowan,
     JansenRit,
+    WongWangExcInh,
     MontbrioPazoRoxin,
     CoombesByrne,
     Kuramoto,

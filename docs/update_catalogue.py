@@ -1,0 +1,14 @@
+"""Regenerate the catalogue table in docs/models.md from the code:
+`.venv/bin/python docs/update_catalogue.py` (tests/test_catalogue.py checks it is current)."""
+
+import pathlib
+
+import brainmass_eqx as bmx
+
+
+page = pathlib.Path(__file__).with_name("models.md")
+text = page.read_text()
+head, rest = text.split("<!-- catalogue:start -->\n")
+_, tail = rest.split("\n<!-- catalogue:end -->")
+page.write_text(f"{head}<!-- catalogue:start -->\n{bmx.list_models.to_markdown()}\n"
+                f"<!-- catalogue:end -->{tail}")
