@@ -18,6 +18,7 @@ from ._delays import DelayBuffer as DelayBuffer, DelayPlan as DelayPlan
 from ._models import (
     AbstractNeuralMass as AbstractNeuralMass,
     CoombesByrne as CoombesByrne,
+    Epileptor as Epileptor,
     FitzHughNagumo as FitzHughNagumo,
     Generic2dOscillator as Generic2dOscillator,
     Hopf as Hopf,

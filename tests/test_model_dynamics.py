@@ -251,3 +251,26 @@ def test_wong_wang_inhibition_lowers_the_excitatory_rate():
     rates = [float(bmx.simulate(bmx.WongWangExcInh(J_i=j), 3000.0, 1.0,
                                 monitors=["r_E"])["r_E"][-1]) for j in (0.5, 1.0, 2.0)]
     assert rates[0] > rates[1] > rates[2] > 0
+
+
+@pytest.mark.parametrize("x0, seizes", [(-1.6, True), (-1.9, True), (-2.3, False),
+                                        (-2.6, False)])
+def test_epileptor_seizes_above_its_excitability_threshold(x0, seizes):
+    # Jirsa et al. (2014): recurrent seizure-like events for x0 above about -2.05, none below
+    sim = bmx.simulate(bmx.Epileptor(x0=x0), 10_000.0, 1.0, monitors=["x1", "lfp"],
+                       max_steps=2_000_000)
+    x1 = np.asarray(sim["x1"])
+    onsets = int(np.sum((x1[:-1] <= 0) & (x1[1:] > 0)))
+    if seizes:
+        assert onsets > 10 and np.ptp(np.asarray(sim["lfp"])) > 2.0
+    else:
+        assert onsets == 0 and x1.max() < -1.0
+
+
+def test_epileptor_coupling_is_not_silently_discarded():
+    net = bmx.Network(bmx.Epileptor(x0=-2.3), bmx.Connectome(np.array([[0.0, 1.0], [1.0, 0.0]])),
+                      bmx.LinearCoupling(a=1.0, cvar="x1", target="x1"))
+    sim = bmx.simulate(net, 200.0, 1.0, monitors=["x1"], max_steps=500_000)
+    alone = bmx.simulate(bmx.Epileptor(x0=-2.3), 200.0, 1.0, monitors=["x1"], n_nodes=2,
+                         max_steps=500_000)
+    assert np.max(np.abs(np.asarray(sim["x1"]) - np.asarray(alone["x1"]))) > 1e-3

@@ -15,6 +15,7 @@ EXPECTED = {
     "DelayBuffer",
     "DelayPlan",
     "DiffusiveCoupling",
+    "Epileptor",
     "FitzHughNagumo",
     "Generic2dOscillator",
     "KuramotoCoupling",

@@ -1,4 +1,5 @@
 from .base import AbstractNeuralMass as AbstractNeuralMass
+from .epileptor import Epileptor as Epileptor
 from .hopf import Hopf as Hopf
 from .kuramoto import Kuramoto as Kuramoto
 from .linear import Linear as Linear
@@ -34,5 +35,6 @@ ALL_MODELS: tuple[type[AbstractNeuralMass], ...] = (
     WongWangExcInh,
     MontbrioPazoRoxin,
     CoombesByrne,
+    Epileptor,
     Kuramoto,
 )
