@@ -31,6 +31,7 @@ from ._models import (
     ThresholdLinear as ThresholdLinear,
     VanDerPol as VanDerPol,
     WilsonCowan as WilsonCowan,
+    WongWang as WongWang,
     WongWangExcInh as WongWangExcInh,
 )
 from ._network import Network as Network

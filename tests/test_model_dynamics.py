@@ -274,3 +274,21 @@ def test_epileptor_coupling_is_not_silently_discarded():
     alone = bmx.simulate(bmx.Epileptor(x0=-2.3), 200.0, 1.0, monitors=["x1"], n_nodes=2,
                          max_steps=500_000)
     assert np.max(np.abs(np.asarray(sim["x1"]) - np.asarray(alone["x1"]))) > 1e-3
+
+
+@pytest.mark.parametrize("c, choice", [(0.5, 1), (-0.5, -1), (0.0, 0)])
+def test_wong_wang_decision_follows_the_coherence(c, choice):
+    model = bmx.WongWang(c=c)
+    sim = bmx.simulate(model, 2000.0, 1.0, monitors=["r1", "r2"])
+    assert int(model.decision(sim.final_state)) == choice
+    winner = max(float(sim["r1"][-1]), float(sim["r2"][-1]))
+    if choice:
+        assert 20.0 < winner < 40.0  # the choice attractor of Wong & Wang (2006)
+    else:  # symmetric input from a symmetric start stays undecided
+        np.testing.assert_allclose(sim["r1"], sim["r2"], rtol=1e-6)
+
+
+def test_wong_wang_pool_one_rate_grows_with_coherence():
+    rates = [float(bmx.simulate(bmx.WongWang(c=c), 2000.0, 1.0, monitors=["r1"])["r1"][-1])
+             for c in (-0.2, 0.0, 0.2, 0.6)]
+    assert rates == sorted(rates)

@@ -36,6 +36,7 @@ EXPECTED = {
     "ThresholdLinear",
     "VanDerPol",
     "WilsonCowan",
+    "WongWang",
     "WongWangExcInh",
     "CANONICAL_UNITS",
     "Hopf",

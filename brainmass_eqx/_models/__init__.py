@@ -17,7 +17,7 @@ from .oscillators import (
     VanDerPol as VanDerPol,
 )
 from .wilson_cowan import WilsonCowan as WilsonCowan
-from .wong_wang import WongWangExcInh as WongWangExcInh
+from .wong_wang import WongWang as WongWang, WongWangExcInh as WongWangExcInh
 
 
 #: Every concrete model shipped with the package, in catalogue order.
@@ -32,6 +32,7 @@ ALL_MODELS: tuple[type[AbstractNeuralMass], ...] = (
     Linear,
     WilsonCowan,
     JansenRit,
+    WongWang,
     WongWangExcInh,
     MontbrioPazoRoxin,
     CoombesByrne,

@@ -112,3 +112,97 @@ class WongWangExcInh(AbstractNeuralMass):
         if key is None:
             return constant_state(shape, self.dtype, {"S_E": 0.001, "S_I": 0.001})
         return uniform_state(key, shape, self.dtype, {"S_E": (0.0, 0.1), "S_I": (0.0, 0.1)})
+
+
+@final
+class WongWang(AbstractNeuralMass):
+    r"""The reduced two-pool decision model of Wong & Wang (2006): two selective populations,
+    each with an NMDA gating variable, competing through effective cross-inhibition.
+
+    $$\begin{aligned}
+    x_1 &= J_{11} S_1 - J_{12} S_2 + I_0 + J_\mathrm{ext}\,\mu_0 (1 + c) + u_1,\qquad
+    x_2 = J_{22} S_2 - J_{21} S_1 + I_0 + J_\mathrm{ext}\,\mu_0 (1 - c) + u_2,\\
+    r_i &= H(x_i) = \frac{a x_i - b}{1 - e^{-d(a x_i - b)}},\qquad
+    \dot S_i = -\frac{S_i}{\tau_S} + (1 - S_i)\,\gamma\, r_i .
+    \end{aligned}$$
+
+    The motion coherence $c \in [-1, 1]$ biases the stimulus towards pool 1 ($c > 0$) or pool 2.
+    Recurrent excitation makes the two "choice" attractors (one pool at 20-40 Hz, the other
+    suppressed) coexist with the undecided low state; `decision` reads the outcome. Unlike
+    brainmass's version (a threshold-linear $H$, catalog §3.4), $H$ is the paper's f-I curve.
+    Noise breaks the symmetry at $c = 0$: e.g. a `Network` of unconnected nodes with
+    `AdditiveNoise(states=("S1", "S2"))`. (The paper's Ornstein-Uhlenbeck noise acts on the
+    currents $x_i$; a noise process feeding an input is not available yet.)
+
+    **State:** `S1`, `S2` (gating, in [0, 1]). **Inputs:** `S1`, `S2`: currents (nA) added to
+    $x_1$, $x_2$. **Observables:** `r1`, `r2` (Hz).
+
+    **Parameters:** `a` 270 /nC, `b` 108 Hz, `d` 0.154 s, `gamma` 0.641e-3 (per ms per Hz),
+    `tau_S` 100 ms, `J11 = J22` 0.2609 nA, `J12 = J21` 0.0497 nA, `I0` 0.3255 nA, `J_ext`
+    0.2243e-3 nA/Hz, `mu0` 30 Hz, `c` 0 (coherence).
+
+    **Initial state:** `S1 = S2 = 0.1`; with a key, `U(0, 0.2)`.
+
+    **Reference:** Wong & Wang (2006), *A recurrent network mechanism of time integration in
+    perceptual decisions*, J. Neurosci. 26:1314, doi:10.1523/JNEUROSCI.3733-05.2006.
+    """
+
+    a: Float[Array, "*nodes"] = param(270.0, doc="gain (1/nC)")
+    b: Float[Array, "*nodes"] = param(108.0, unit="Hz", doc="threshold rate")
+    d: Float[Array, "*nodes"] = param(0.154, bounds=(0.0, None), inclusive=(False, True),
+                                      doc="curvature (s)")
+    gamma: Float[Array, "*nodes"] = param(0.641e-3, doc="kinetic factor (per ms per Hz)")
+    tau_S: Float[Array, "*nodes"] = param(100.0, unit="ms", bounds=(0.0, None),
+                                          inclusive=(False, True), doc="NMDA decay time")
+    J11: Float[Array, "*nodes"] = param(0.2609, doc="self-excitation of pool 1 (nA)")
+    J22: Float[Array, "*nodes"] = param(0.2609, doc="self-excitation of pool 2 (nA)")
+    J12: Float[Array, "*nodes"] = param(0.0497, doc="inhibition onto pool 1 from pool 2 (nA)")
+    J21: Float[Array, "*nodes"] = param(0.0497, doc="inhibition onto pool 2 from pool 1 (nA)")
+    I0: Float[Array, "*nodes"] = param(0.3255, doc="background current (nA)")
+    J_ext: Float[Array, "*nodes"] = param(0.2243e-3, doc="stimulus coupling (nA/Hz)")
+    mu0: Float[Array, "*nodes"] = param(30.0, unit="Hz", doc="stimulus strength")
+    c: Float[Array, "*nodes"] = param(0.0, bounds=(-1.0, 1.0), doc="coherence towards pool 1")
+
+    state_names: ClassVar[tuple[str, ...]] = ("S1", "S2")
+    input_names: ClassVar[tuple[str, ...]] = ("S1", "S2")
+    default_cvar: ClassVar[str] = "S1"
+    observables: ClassVar[tuple[str, ...]] = ("r1", "r2")
+    category: ClassVar[Category] = "physiological"
+    use_case: ClassVar[str] = "Decision making (perceptual choice)"
+    reference: ClassVar[str] = "Wong & Wang (2006) J. Neurosci. 26:1314"
+
+    def _currents(self, y: State, inputs: Inputs | None = None) -> tuple[Array, Array]:
+        stim = self.J_ext * self.mu0
+        x1 = self.J11 * y["S1"] - self.J12 * y["S2"] + self.I0 + stim * (1 + self.c)
+        x2 = self.J22 * y["S2"] - self.J21 * y["S1"] + self.I0 + stim * (1 - self.c)
+        if inputs is not None:
+            x1, x2 = x1 + inputs["S1"], x2 + inputs["S2"]
+        return x1, x2
+
+    def r1(self, y: State) -> Array:
+        """Rate of pool 1 (Hz)."""
+        return _transfer(self._currents(y)[0], self.a, self.b, self.d)
+
+    def r2(self, y: State) -> Array:
+        """Rate of pool 2 (Hz)."""
+        return _transfer(self._currents(y)[1], self.a, self.b, self.d)
+
+    def decision(self, y: State, threshold: float = 15.0) -> Array:
+        """The choice in state `y`: `1` if only pool 1 fires above `threshold` (Hz), `-1` if
+        only pool 2 does, `0` if undecided."""
+        up1, up2 = self.r1(y) > threshold, self.r2(y) > threshold
+        return jnp.where(up1 & ~up2, 1, jnp.where(up2 & ~up1, -1, 0))
+
+    def vector_field(self, t: RealScalarLike, y: State, inputs: Inputs) -> State:
+        del t
+        x1, x2 = self._currents(y, inputs)
+        r1, r2 = (_transfer(x, self.a, self.b, self.d) for x in (x1, x2))
+        return {"S1": -y["S1"] / self.tau_S + (1 - y["S1"]) * self.gamma * r1,
+                "S2": -y["S2"] / self.tau_S + (1 - y["S2"]) * self.gamma * r2}
+
+    def initial_state(self, n_nodes: NodeShape = None, *, key: PRNGKeyArray | None = None
+                      ) -> State:
+        shape = self.nodes_shape(n_nodes)
+        if key is None:
+            return constant_state(shape, self.dtype, {"S1": 0.1, "S2": 0.1})
+        return uniform_state(key, shape, self.dtype, {"S1": (0.0, 0.2), "S2": (0.0, 0.2)})
