@@ -54,16 +54,28 @@ class Hopf(AbstractNeuralMass):
 
     def vector_field(self, t: RealScalarLike, y: State, inputs: Inputs) -> State:
         del t
-        x, v = y["x"], y["y"]
-        growth = self.a - x * x - v * v
-        return {
-            "x": growth * x - self.omega * v + inputs["x"],
-            "y": growth * v + self.omega * x + inputs["y"],
-        }
+        return stuart_landau_field(self.a, self.omega, 0.0, y, inputs)
 
     def initial_state(self, n_nodes: NodeShape = None, *, key: PRNGKeyArray | None = None
                       ) -> State:
-        shape = self.nodes_shape(n_nodes)
-        if key is None:
-            return constant_state(shape, self.dtype, {"x": 0.1, "y": 0.0})
-        return uniform_state(key, shape, self.dtype, {"x": (-0.1, 0.1), "y": (-0.1, 0.1)})
+        return oscillator_initial_state(self, n_nodes, key)
+
+
+def stuart_landau_field(a: Array, omega: Array, beta: Array | float, y: State, inputs: Inputs
+                        ) -> State:
+    r"""$\dot z = (a + i\omega) z - (1 + i\beta)|z|^2 z + u$ in Cartesian coordinates (shared
+    by `Hopf`, where $\beta = 0$, and `StuartLandau`)."""
+    x, v = y["x"], y["y"]
+    r2 = x * x + v * v
+    rotation = omega - beta * r2
+    return {"x": (a - r2) * x - rotation * v + inputs["x"],
+            "y": (a - r2) * v + rotation * x + inputs["y"]}
+
+
+def oscillator_initial_state(model: AbstractNeuralMass, n_nodes: NodeShape,
+                             key: PRNGKeyArray | None) -> State:
+    """`x = 0.1, y = 0` (off the fixed point), or `x, y ~ U(-0.1, 0.1)` with a key."""
+    shape = model.nodes_shape(n_nodes)
+    if key is None:
+        return constant_state(shape, model.dtype, {"x": 0.1, "y": 0.0})
+    return uniform_state(key, shape, model.dtype, {"x": (-0.1, 0.1), "y": (-0.1, 0.1)})

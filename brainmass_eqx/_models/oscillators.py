@@ -9,6 +9,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .._custom_types import Inputs, RealScalarLike, State
 from .._units import param
 from .base import AbstractNeuralMass, Category, NodeShape, constant_state, uniform_state
+from .hopf import oscillator_initial_state, stuart_landau_field
 
 
 @final
@@ -48,19 +49,11 @@ class StuartLandau(AbstractNeuralMass):
 
     def vector_field(self, t: RealScalarLike, y: State, inputs: Inputs) -> State:
         del t
-        x, v = y["x"], y["y"]
-        r2 = x * x + v * v
-        return {
-            "x": (self.a - r2) * x - (self.omega - self.beta * r2) * v + inputs["x"],
-            "y": (self.a - r2) * v + (self.omega - self.beta * r2) * x + inputs["y"],
-        }
+        return stuart_landau_field(self.a, self.omega, self.beta, y, inputs)
 
     def initial_state(self, n_nodes: NodeShape = None, *, key: PRNGKeyArray | None = None
                       ) -> State:
-        shape = self.nodes_shape(n_nodes)
-        if key is None:
-            return constant_state(shape, self.dtype, {"x": 0.1, "y": 0.0})
-        return uniform_state(key, shape, self.dtype, {"x": (-0.1, 0.1), "y": (-0.1, 0.1)})
+        return oscillator_initial_state(self, n_nodes, key)
 
 
 @final
