@@ -24,6 +24,7 @@ from ._models import (
     Hopf as Hopf,
     JansenRit as JansenRit,
     Kuramoto as Kuramoto,
+    LarterBreakspear as LarterBreakspear,
     Linear as Linear,
     Lorenz as Lorenz,
     MontbrioPazoRoxin as MontbrioPazoRoxin,

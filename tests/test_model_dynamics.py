@@ -292,3 +292,16 @@ def test_wong_wang_pool_one_rate_grows_with_coherence():
     rates = [float(bmx.simulate(bmx.WongWang(c=c), 2000.0, 1.0, monitors=["r1"])["r1"][-1])
              for c in (-0.2, 0.0, 0.2, 0.6)]
     assert rates == sorted(rates)
+
+
+def test_larter_breakspear_aperiodic_oscillation_between_reversal_potentials():
+    # Breakspear et al. (2003): with d_V = 0.65 the isolated node oscillates aperiodically
+    sim = bmx.simulate(bmx.LarterBreakspear(), 3000.0, 0.5, transient=500.0,
+                       max_steps=500_000)
+    v = np.asarray(sim["V"], np.float64)
+    assert -0.7 < v.min() and v.max() < 1.0  # between the K and Ca reversal potentials
+    assert np.ptp(v[-1000:]) > 0.5  # sustained, not decaying
+    crossings = np.flatnonzero((v[:-1] < 0) & (v[1:] >= 0))
+    intervals = np.diff(crossings)
+    assert len(intervals) > 10
+    assert np.std(intervals) / np.mean(intervals) > 0.01  # not a periodic orbit

@@ -21,6 +21,7 @@ EXPECTED = {
     "KuramotoCoupling",
     "JansenRit",
     "Kuramoto",
+    "LarterBreakspear",
     "LearnableWeights",
     "LinearCoupling",
     "Lorenz",

@@ -2,6 +2,7 @@ from .base import AbstractNeuralMass as AbstractNeuralMass
 from .epileptor import Epileptor as Epileptor
 from .hopf import Hopf as Hopf
 from .kuramoto import Kuramoto as Kuramoto
+from .larter_breakspear import LarterBreakspear as LarterBreakspear
 from .linear import Linear as Linear
 from .mean_field import (
     CoombesByrne as CoombesByrne,
@@ -36,6 +37,7 @@ ALL_MODELS: tuple[type[AbstractNeuralMass], ...] = (
     WongWangExcInh,
     MontbrioPazoRoxin,
     CoombesByrne,
+    LarterBreakspear,
     Epileptor,
     Kuramoto,
 )
