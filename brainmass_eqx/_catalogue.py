@@ -2,7 +2,7 @@
 
 from typing import NamedTuple, final
 
-from ._models import ALL_MODELS, AbstractNeuralMass
+from ._models import ALL_MODELS, SEQUENCE_MODELS, AbstractNeuralMass
 
 
 class ModelInfo(NamedTuple):
@@ -19,7 +19,7 @@ class ModelInfo(NamedTuple):
         return self.n_states
 
 
-def model_info(cls: type[AbstractNeuralMass]) -> ModelInfo:
+def model_info(cls: type[AbstractNeuralMass] | type) -> ModelInfo:
     """The catalogue record of one model class."""
     return ModelInfo(cls.__name__, cls.category, len(cls.state_names), cls.use_case)
 
@@ -40,7 +40,7 @@ class _ListModels:
 
     def __call__(self, category: str | None = None) -> list[ModelInfo]:
         """All models, optionally only those of one `category`."""
-        records = [model_info(cls) for cls in ALL_MODELS]
+        records = [model_info(cls) for cls in ALL_MODELS + SEQUENCE_MODELS]
         if category is None:
             return records
         categories = sorted({r.category for r in records})

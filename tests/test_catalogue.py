@@ -1,7 +1,7 @@
 import pytest
 
 import brainmass_eqx as bmx
-from brainmass_eqx._models import ALL_MODELS, AbstractNeuralMass
+from brainmass_eqx._models import ALL_MODELS, SEQUENCE_MODELS, AbstractNeuralMass
 
 
 def _concrete_subclasses(cls):
@@ -16,8 +16,8 @@ def test_catalogue_is_generated_from_every_concrete_model():
                if c.__module__.startswith("brainmass_eqx")}
     assert shipped == set(ALL_MODELS)
     records = bmx.list_models()
-    assert [r.name for r in records] == [c.__name__ for c in ALL_MODELS]
-    for r, cls in zip(records, ALL_MODELS):
+    assert [r.name for r in records] == [c.__name__ for c in ALL_MODELS + SEQUENCE_MODELS]
+    for r, cls in zip(records, ALL_MODELS + SEQUENCE_MODELS):
         assert r.n_states == r.n_state_vars == len(cls.state_names)
         assert r.category == cls.category and r.use_case == cls.use_case
         assert getattr(bmx, r.name) is cls

@@ -1,6 +1,11 @@
 from .base import AbstractNeuralMass as AbstractNeuralMass
 from .epileptor import Epileptor as Epileptor
 from .hopf import Hopf as Hopf
+from .horn import (
+    HORNCell as HORNCell,
+    HORNSeqLayer as HORNSeqLayer,
+    HORNSeqNetwork as HORNSeqNetwork,
+)
 from .kuramoto import Kuramoto as Kuramoto
 from .larter_breakspear import LarterBreakspear as LarterBreakspear
 from .linear import Linear as Linear
@@ -40,4 +45,8 @@ ALL_MODELS: tuple[type[AbstractNeuralMass], ...] = (
     LarterBreakspear,
     Epileptor,
     Kuramoto,
+    HORNCell,
 )
+
+#: Sequence models (equinox modules mapping an input sequence to outputs), in the catalogue too.
+SEQUENCE_MODELS: tuple[type, ...] = (HORNSeqLayer, HORNSeqNetwork)
