@@ -35,6 +35,9 @@ from ._models import (
     ThresholdLinear as ThresholdLinear,
     VanDerPol as VanDerPol,
     WilsonCowan as WilsonCowan,
+    WilsonCowanAdaptive as WilsonCowanAdaptive,
+    WilsonCowanDivisive as WilsonCowanDivisive,
+    WilsonCowanThreePopulation as WilsonCowanThreePopulation,
     WongWang as WongWang,
     WongWangExcInh as WongWangExcInh,
 )

@@ -305,3 +305,49 @@ def test_larter_breakspear_aperiodic_oscillation_between_reversal_potentials():
     intervals = np.diff(crossings)
     assert len(intervals) > 10
     assert np.std(intervals) / np.mean(intervals) > 0.01  # not a periodic orbit
+
+
+def test_wilson_cowan_adaptation_current_tracks_and_lowers_the_rate():
+    def run(b):
+        return bmx.simulate(bmx.WilsonCowanAdaptive(b_E=b), 1500.0, 0.5,
+                            inputs=lambda t: {"E": 1.0})
+
+    free, adapted = run(0.0), run(2.0)
+    e = np.asarray(adapted["E"])
+    assert float(adapted["A_E"][-1]) == pytest.approx(2.0 * e[-1], rel=1e-3)  # A = b E
+    assert e.max() > e[-1] + 0.01  # overshoot, then adaptation
+    assert e[-1] < float(free["E"][-1])
+    np.testing.assert_allclose(free["A_E"], 0.0)
+
+
+def test_three_population_without_m_feedback_is_wilson_cowan(x64):
+    y0 = {"E": 0.2, "I": 0.1, "M": 0.3}
+    three = bmx.simulate(bmx.WilsonCowanThreePopulation(w_em=0.0, w_im=0.0), 100.0, 0.5,
+                         y0=y0, inputs=lambda t: {"E": 0.7}, solver=dfx.Heun())
+    two = bmx.simulate(bmx.WilsonCowan(), 100.0, 0.5, y0={"E": 0.2, "I": 0.1},
+                       inputs=lambda t: {"E": 0.7}, solver=dfx.Heun())
+    np.testing.assert_allclose(three["E"], two["E"], rtol=1e-10)
+    np.testing.assert_allclose(three["I"], two["I"], rtol=1e-10)
+    assert float(np.ptp(np.asarray(three["M"]))) > 0  # M still evolves
+
+
+def test_divisive_inhibition_fixed_point():
+    import scipy.optimize
+
+    def f(x):
+        return 1 / (1 + np.exp(-x))
+
+    def fixed(z):
+        e, i = z
+        fe = f(1.2 * (6 * e + 3.0 - 2.8)) - f(-1.2 * 2.8)
+        fi = f(1.0 * (6.5 * e - 4.0)) - f(-4.0)
+        return [-e + (1 - e) / (1 + 2 * i) * fe, -i + (1 - i) / (1 + 5.5 * i) * fi]
+
+    sim = bmx.simulate(bmx.WilsonCowanDivisive(), 300.0, 0.5, inputs=lambda t: {"E": 3.0})
+    e, i = float(sim["E"][-1]), float(sim["I"][-1])
+    np.testing.assert_allclose([e, i], scipy.optimize.fsolve(fixed, [e, i], xtol=1e-12),
+                               atol=1e-5)
+    # stronger divisive inhibition lowers the excitatory rate
+    stronger = bmx.simulate(bmx.WilsonCowanDivisive(w_ei=6.0), 300.0, 0.5,
+                            inputs=lambda t: {"E": 3.0})
+    assert float(stronger["E"][-1]) < e

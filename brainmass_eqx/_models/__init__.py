@@ -22,7 +22,12 @@ from .oscillators import (
     ThresholdLinear as ThresholdLinear,
     VanDerPol as VanDerPol,
 )
-from .wilson_cowan import WilsonCowan as WilsonCowan
+from .wilson_cowan import (
+    WilsonCowan as WilsonCowan,
+    WilsonCowanAdaptive as WilsonCowanAdaptive,
+    WilsonCowanDivisive as WilsonCowanDivisive,
+    WilsonCowanThreePopulation as WilsonCowanThreePopulation,
+)
 from .wong_wang import WongWang as WongWang, WongWangExcInh as WongWangExcInh
 
 
@@ -37,6 +42,9 @@ ALL_MODELS: tuple[type[AbstractNeuralMass], ...] = (
     Lorenz,
     Linear,
     WilsonCowan,
+    WilsonCowanAdaptive,
+    WilsonCowanThreePopulation,
+    WilsonCowanDivisive,
     JansenRit,
     WongWang,
     WongWangExcInh,
