@@ -48,7 +48,7 @@ class ScanConfig(eqx.Module):
 
 
 def _chunk_size(n: int) -> int:
-    # sqrt(n) super-blocks per checkpointed chunk: reverse-mode memory ~ O(sqrt(n)), not O(n)
+    # sqrt(n) top-level blocks per checkpointed chunk: reverse-mode memory ~ O(sqrt(n)), not O(n)
     return max(1, int(round(math.sqrt(n))))
 
 
