@@ -88,7 +88,7 @@ def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: S
     weights = net.effective_weights().astype(dtype)
     strength = jnp.sum(weights, axis=-1)
     n_total = cfg.n_transient + cfg.n_record
-    n_channels = net.coupling.pre(net.coupled(y0)).shape[0]
+    n_channels = net.n_channels
 
     if plan is not None:
         group_w = tuple(g.weights(weights) for g in plan.groups)
