@@ -2,6 +2,7 @@
 
 import importlib.metadata as _metadata
 
+from . import metrics as metrics, objectives as objectives
 from ._catalogue import ModelInfo as ModelInfo, list_models as list_models
 from ._connectome import Connectome as Connectome
 from ._coupling import (
@@ -15,6 +16,30 @@ from ._coupling import (
     TanhCoupling as TanhCoupling,
 )
 from ._delays import DelayBuffer as DelayBuffer, DelayPlan as DelayPlan
+from ._forward import (
+    AbstractBOLDReadout as AbstractBOLDReadout,
+    AbstractConductor as AbstractConductor,
+    AbstractHRFKernel as AbstractHRFKernel,
+    AbstractMonitor as AbstractMonitor,
+    BalloonWindkessel as BalloonWindkessel,
+    CanonicalHRF as CanonicalHRF,
+    ClassicalBOLD as ClassicalBOLD,
+    DoubleExponential as DoubleExponential,
+    FirstOrderVolterra as FirstOrderVolterra,
+    Gamma as Gamma,
+    HRFBold as HRFBold,
+    InfiniteMedium as InfiniteMedium,
+    LeadField as LeadField,
+    MixtureOfGammas as MixtureOfGammas,
+    Raw as Raw,
+    RevisedBOLD as RevisedBOLD,
+    SphericalHead as SphericalHead,
+    StreamingFC as StreamingFC,
+    Subsample as Subsample,
+    TemporalAverage as TemporalAverage,
+    eeg_lead_field as eeg_lead_field,
+    meg_lead_field as meg_lead_field,
+)
 from ._models import (
     AbstractNeuralMass as AbstractNeuralMass,
     CoombesByrne as CoombesByrne,

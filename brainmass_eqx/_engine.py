@@ -78,7 +78,7 @@ def _scan_checkpointed(fn: Callable, carry: Any, first: int, n: int) -> tuple[An
 
 
 @eqx.filter_jit
-def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: ScanConfig):
+def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanConfig):
     from ._simulate import Simulation, _evaluate_inputs
 
     dt, plan, levels = cfg.dt, cfg.plan, cfg.levels
@@ -106,7 +106,8 @@ def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: S
         group_w, buf = None, None
     dummy_rows = jnp.zeros((m_block + 1, n_channels, n), dtype)
 
-    def drift(t_local, y, args):
+    def drift(t_local, yy, args):
+        y, ms = yy
         rows, k, t_start = args
         if plan is None:
             sums = net.instantaneous_sums(y, weights)
@@ -116,11 +117,13 @@ def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: S
             hi = jax.lax.dynamic_index_in_dim(rows, k + 1, keepdims=False)
             sums = lo + c * (hi - lo)
         t = t_start + t_local
-        return net.drift(t, y, _evaluate_inputs(net, inputs, t, dtype), sums, strength)
+        dy = net.drift(t, y, _evaluate_inputs(net, inputs, t, dtype), sums, strength)
+        return dy, mset.rate(net, y, ms)
 
-    def diffusion(t, y, args):
+    def diffusion(t, yy, args):
         del t, args
-        return lx.DiagonalLinearOperator(net.diffusion(y))
+        y, ms = yy
+        return lx.DiagonalLinearOperator((net.diffusion(y), jax.tree.map(jnp.zeros_like, ms)))
 
     def terms_for(dw):
         if not cfg.stochastic:
@@ -137,19 +140,21 @@ def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: S
         # without the barrier XLA recomputes the threefry draws inside every consumer
         return jax.lax.optimization_barrier(dw)
 
+    ms0 = mset.init(net, y0)
+    if cfg.n_transient == 0:
+        ms0 = mset.at_start(net, y0, ms0)
+    ms_zero = jax.tree.map(jnp.zeros_like, ms0)
+
     def step_increment(dws, k):
         dw = {name: jnp.zeros_like(v) for name, v in y0.items()}
         dw.update({name: v[k] for name, v in dws.items()})
-        return dw
-
-    def save(y):
-        return {name: (net.observe(spec, y) if isinstance(spec, str) else spec(y))
-                for name, spec in monitors.items()}
+        return dw, ms_zero
 
     zero = jnp.asarray(0.0, dtype)
     h = jnp.asarray(dt, dtype)
     init_dw = step_increment({}, 0) if cfg.stochastic else None
-    solver_state0 = solver.init(terms_for(init_dw), zero, h, y0, (dummy_rows, 0, zero))
+    yy0 = (y0, ms0)
+    solver_state0 = solver.init(terms_for(init_dw), zero, h, yy0, (dummy_rows, 0, zero))
 
     def make_superblock(record: bool):
         def base_block(carry, start, rows):
@@ -162,10 +167,14 @@ def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: S
                 t_start = (start + k).astype(dtype) * dt
                 y1, _, _, solver_state, _ = solver.step(
                     terms_for(dw), zero, h, y, (rows, k, t_start), solver_state, made_jump=True)
+                if mset.resets and cfg.n_transient > 0:
+                    ms1 = jax.lax.cond(start + k + 1 == cfg.n_transient,
+                                       lambda: mset.at_start(net, *y1), lambda: y1[1])
+                    y1 = (y1[0], ms1)
                 y_final = jax.tree.map(
                     lambda new, old: jnp.where(start + k + 1 == n_total, new, old), y1, y_final)
-                out = save(y1) if record else None
-                pre = None if plan is None else net.coupling.pre(net.coupled(y1))
+                out = mset.record(net, *y1) if record else None
+                pre = None if plan is None else net.coupling.pre(net.coupled(y1[0]))
                 return (y1, solver_state, y_final), (out, pre)
 
             (y, solver_state, y_final), (outs, pres) = jax.lax.scan(
@@ -198,18 +207,20 @@ def run_network(net: Network, inputs, y0, history, monitors, solver, key, cfg: S
 
         return superblock_fn
 
-    carry = (y0, buf, solver_state0, y0)
+    carry = (yy0, buf, solver_state0, yy0)
     n_warm = cfg.n_transient // superblock
     carry, _ = _scan_checkpointed(make_superblock(False), carry, 0, n_warm)
     offset = cfg.n_transient - n_warm * superblock
     n_rec = -(-(offset + cfg.n_record) // superblock)
     carry, outs = _scan_checkpointed(make_superblock(True), carry, n_warm, n_rec)
-    ys = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:])[offset:offset + cfg.n_record], outs)
+    records = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:])[offset:offset + cfg.n_record],
+                           outs)
+    final_state, final_ms = carry[3]
     ts = jnp.asarray((cfg.n_transient + 1 + np.arange(cfg.n_record)) * dt, dtype)
     stats = {"num_steps": jnp.asarray((n_warm + n_rec) * superblock),
              "block": jnp.asarray(m_block), "superblock": jnp.asarray(superblock)}
-    return Simulation(ts=ts, ys=ys, final_state=carry[3], result=dfx.RESULTS.successful,
-                      stats=stats)
+    return Simulation(ts=ts, ys=mset.finish(records, final_ms, dt), final_state=final_state,
+                      result=dfx.RESULTS.successful, stats=stats, strides=mset.strides(dt))
 
 
 def build_config(net: Network, dt: float, n_transient: int, n_record: int,

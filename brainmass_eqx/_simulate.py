@@ -11,6 +11,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._custom_types import Inputs, State
+from ._forward import AbstractMonitor, MonitorSet, make_monitor_set
 from ._models.base import AbstractNeuralMass, NodeShape
 from ._solvers import RK4
 from ._units import check_finite, to_float_array, to_ms
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from ._network import Network
 
 
-Monitor = str | Callable[[State], Array]
+Monitor = str | Callable[[State], Array] | AbstractMonitor
 MonitorsLike = None | Monitor | Sequence[Monitor] | Mapping[str, Monitor]
 InputsLike = None | Callable[[Any], Any]
 
@@ -33,8 +34,9 @@ class Simulation(eqx.Module):
 
     **Fields:**
 
-    - `ts`: the recorded times in ms, `(time,)`; sample `k` is at the *end* of step `k`, so the
-      first sample is at `transient + dt` and the last at `duration`.
+    - `ts`: the step times in ms, `(time,)`; sample `k` is at the *end* of step `k`, so the
+      first sample is at `transient + dt` and the last at `duration`. Monitors with a `period`
+      (BOLD, subsampling, averaging) have their own sample times: `sim.times(name)`.
     - `ys`: the monitored arrays, keyed by monitor name.
     - `final_state`: the state at the end of the run (continue with `simulate(..., y0=...)`).
     - `result`: the solver's `diffrax.RESULTS` (check it when running with `throw=False`).
@@ -46,6 +48,16 @@ class Simulation(eqx.Module):
     final_state: State
     result: dfx.RESULTS
     stats: dict[str, Any]
+    strides: dict[str, int | None] = eqx.field(default_factory=dict, static=True)
+
+    def times(self, name: str) -> Float[Array, " samples"]:
+        """The sample times (ms) of monitor `name`: `ts` for per-step monitors, the end of each
+        `period` for periodic ones, and the end of the run for final-value monitors."""
+        self[name]
+        stride = self.strides.get(name, 1)
+        if stride is None:
+            return self.ts[-1:]
+        return self.ts[stride - 1::stride]
 
     def __getitem__(self, name: str) -> Array:
         try:
@@ -64,50 +76,6 @@ class Simulation(eqx.Module):
 
 
 # ------------------------------------------------------------------------- argument handling
-
-
-def _normalise_monitors(model: AbstractNeuralMass, monitors: MonitorsLike
-                        ) -> dict[str, Monitor]:
-    if monitors is None:
-        return {name: name for name in model.state_names}
-    if isinstance(monitors, str) or callable(monitors):
-        monitors = [monitors]
-    if isinstance(monitors, Mapping):
-        items = list(monitors.items())
-    elif isinstance(monitors, Sequence):
-        items = []
-        for m in monitors:
-            if isinstance(m, str):
-                items.append((m, m))
-            elif callable(m):
-                items.append(("output", m))
-            else:
-                raise ValueError(f"`monitors` entries must be state names or callables, got {m!r}.")
-    else:
-        raise ValueError(
-            "`monitors` must be None, a state name, a callable of the state, a list of those, or "
-            f"a dict name -> (state name | callable); got {monitors!r}."
-        )
-    out: dict[str, Monitor] = {}
-    for name, spec in items:
-        if not isinstance(name, str):
-            raise ValueError(f"`monitors` names must be strings, got {name!r}.")
-        if name in out:
-            raise ValueError(
-                f"`monitors` records two things under the name {name!r}; use a dict to name "
-                "each callable monitor."
-            )
-        if isinstance(spec, str):
-            if spec not in model.state_names and spec not in model.observables:
-                raise ValueError(
-                    f"`monitors`: {type(model).__name__} has no state or observable {spec!r}. "
-                    f"States: {model.state_names}; observables: {model.observables}."
-                )
-        elif not callable(spec):
-            raise ValueError(f"`monitors[{name!r}]` must be a state name or a callable, "
-                             f"got {spec!r}.")
-        out[name] = spec
-    return out
 
 
 def _check_y0(model: AbstractNeuralMass, y0: Mapping[str, Any]) -> State:
@@ -188,13 +156,15 @@ class _Config(eqx.Module):
     node_shape: tuple[int, ...]
 
 
-def _vector_field(t, y, args):
-    model, inputs = args
+def _vector_field(t, yy, args):
+    model, inputs, mset = args
+    y, ms = yy
     dtype = jnp.result_type(*jax.tree.leaves(y))
-    return model.vector_field(t, y, _evaluate_inputs(model, inputs, t, dtype))
+    dy = model.vector_field(t, y, _evaluate_inputs(model, inputs, t, dtype))
+    return dy, mset.rate(model, y, ms)
 
 
-def _solve(model, inputs, y0, t0, t1, n_steps, saveat, solver, controller, adjoint, cfg):
+def _solve(model, inputs, mset, y0, t0, t1, n_steps, saveat, solver, controller, adjoint, cfg):
     fixed = _is_fixed_step(controller)
     return dfx.diffeqsolve(
         dfx.ODETerm(_vector_field),
@@ -203,7 +173,7 @@ def _solve(model, inputs, y0, t0, t1, n_steps, saveat, solver, controller, adjoi
         t1,
         cfg.dt,
         y0,
-        args=(model, inputs),
+        args=(model, inputs, mset),
         saveat=saveat,
         stepsize_controller=controller,
         adjoint=adjoint,
@@ -213,37 +183,43 @@ def _solve(model, inputs, y0, t0, t1, n_steps, saveat, solver, controller, adjoi
 
 
 @eqx.filter_jit
-def _run(model, inputs, y0, monitors, solver, controller, adjoint, cfg: _Config) -> Simulation:
+def _run(model, inputs, y0, mset: MonitorSet, solver, controller, adjoint, cfg: _Config
+         ) -> Simulation:
     dtype = jnp.result_type(*jax.tree.leaves(y0))
     fixed = _is_fixed_step(controller)
     result = dfx.RESULTS.successful
     stats: dict[str, Any] = {}
     t_start = jnp.asarray(cfg.t_start, dtype)
+    yy0 = (y0, mset.init(model, y0))
     if cfg.n_transient > 0:
-        warm = _solve(model, inputs, y0, jnp.asarray(0.0, dtype), t_start, cfg.n_transient,
-                      dfx.SaveAt(t1=True), solver, controller, adjoint, cfg)
-        y0 = jax.tree.map(lambda v: v[-1], warm.ys)
+        warm = _solve(model, inputs, mset, yy0, jnp.asarray(0.0, dtype), t_start,
+                      cfg.n_transient, dfx.SaveAt(t1=True), solver, controller, adjoint, cfg)
+        yy0 = jax.tree.map(lambda v: v[-1], warm.ys)
         result = warm.result
         stats = {f"transient_{k}": v for k, v in warm.stats.items()}
+    y0, ms0 = yy0
+    yy0 = (y0, mset.at_start(model, y0, ms0))
 
-    def save(t, y, args):
+    def save(t, yy, args):
         del t, args
-        return {name: (model.observe(spec, y) if isinstance(spec, str) else spec(y))
-                for name, spec in monitors.items()}, y
+        return mset.record(model, *yy)
 
     t_end = jnp.asarray(cfg.t_start + cfg.n_record * cfg.dt, dtype)
     if fixed:
-        saveat = dfx.SaveAt(steps=True, fn=save)
+        per_step = dfx.SubSaveAt(steps=True, fn=save)
     else:
         ts = cfg.t_start + cfg.dt * np.arange(1, cfg.n_record + 1)
-        saveat = dfx.SaveAt(ts=jnp.asarray(ts, dtype), fn=save)
-    sol = _solve(model, inputs, y0, t_start, t_end, cfg.n_record, saveat, solver, controller,
-                 adjoint, cfg)
-    ys, states = sol.ys
-    final_state = jax.tree.map(lambda v: v[-1], states)
+        per_step = dfx.SubSaveAt(ts=jnp.asarray(ts, dtype), fn=save)
+    saveat = dfx.SaveAt(subs=(per_step, dfx.SubSaveAt(t1=True)))
+    sol = _solve(model, inputs, mset, yy0, t_start, t_end, cfg.n_record, saveat, solver,
+                 controller, adjoint, cfg)
+    records, final = sol.ys
+    final_state, final_ms = jax.tree.map(lambda v: v[-1], final)
+    ts = sol.ts[0]
     result = dfx.RESULTS.where(result == dfx.RESULTS.successful, sol.result, result)
     stats = {**stats, **sol.stats}
-    return Simulation(ts=sol.ts, ys=ys, final_state=final_state, result=result, stats=stats)
+    return Simulation(ts=ts, ys=mset.finish(records, final_ms, cfg.dt), final_state=final_state,
+                      result=result, stats=stats, strides=mset.strides(cfg.dt))
 
 
 def _n_steps(span: float, dt: float, *, name: str) -> int:
@@ -403,7 +379,8 @@ def simulate(
         y0 = model.initial_state(n_nodes, key=init_key)
     else:
         y0 = _strong_types(_check_y0(model, y0))
-    mons = _normalise_monitors(model, monitors)
+    mons = make_monitor_set(model, monitors)
+    mons.validate(dt_ms, n_total - n_transient)
     if engine:
         from ._engine import build_config, run_network
 

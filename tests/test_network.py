@@ -103,7 +103,7 @@ def test_constant_history_and_user_history():
 def test_block_structure_does_not_change_the_result():
     """Reading long connections once per long block is an optimisation only."""
     from brainmass_eqx._engine import build_config, run_network
-    from brainmass_eqx._simulate import _normalise_monitors
+    from brainmass_eqx._forward import make_monitor_set
 
     rng = np.random.default_rng(3)
     w = rng.uniform(0, 1, (6, 6))
@@ -111,7 +111,7 @@ def test_block_structure_does_not_change_the_result():
     net = bmx.Network(bmx.Hopf(a=0.1), bmx.Connectome(w, lengths), bmx.DiffusiveCoupling(k=0.2),
                       speed=1.0)
     y0 = net.initial_state(key=jax.random.key(0))
-    mons = _normalise_monitors(net, ["x"])
+    mons = make_monitor_set(net, ["x"])
     outs = []
     for cap in (1, 10, 40):
         cfg = build_config(net, 0.1, 37, 500, jnp.float32, max_superblock=cap)

@@ -1,0 +1,163 @@
+"""Functional connectivity, its dynamics (FCD) and distances between distributions."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .._units import to_ms
+
+
+def _as_timeseries(x: Any, name: str) -> Array:
+    x = jnp.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"`{name}` must be a (time, regions) array, got shape {x.shape}.")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(f"`{name}` must be a float array, got dtype {x.dtype}.")
+    if x.shape[0] < 2:
+        raise ValueError(f"`{name}` needs at least 2 time points, got {x.shape[0]}.")
+    return x
+
+
+def _corr_from_cov(cov: Array) -> Array:
+    var = jnp.diagonal(cov)
+    ok = var > 0
+    std = jnp.sqrt(jnp.where(ok, var, 1.0))  # safe where: finite gradients for flat signals
+    both = ok[:, None] & ok[None, :]
+    corr = jnp.where(both, cov / (std[:, None] * std[None, :]), 0.0)
+    corr = jnp.clip(corr, -1.0, 1.0)
+    return jnp.where(jnp.eye(cov.shape[0], dtype=bool), 1.0, corr).astype(cov.dtype)
+
+
+def fc(x: Float[Array, "time regions"]) -> Float[Array, "regions regions"]:
+    r"""Functional connectivity: the Pearson correlation matrix of the regions' time series,
+
+    $$\mathrm{FC}_{ij} = \frac{\sum_t (x_{ti} - \bar x_i)(x_{tj} - \bar x_j)}
+      {\sqrt{\sum_t (x_{ti} - \bar x_i)^2 \sum_t (x_{tj} - \bar x_j)^2}}.$$
+
+    Symmetric, unit diagonal, values in $[-1, 1]$. A constant region has zero correlation with
+    the others (no NaN, finite gradients). Time is axis 0.
+    """
+    x = _as_timeseries(x, "x")
+    xc = x - jnp.mean(x, axis=0, keepdims=True)
+    cov = xc.T @ xc / x.shape[0]
+    return _corr_from_cov(cov)
+
+
+def upper_triangle(m: Float[Array, "n n"], k: int = 1) -> Float[Array, " pairs"]:
+    """The entries above the `k`-th diagonal of a square matrix, row by row."""
+    m = jnp.asarray(m)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"expected a square matrix, got shape {m.shape}.")
+    i, j = np.triu_indices(m.shape[0], k=k)
+    return m[i, j]
+
+
+def pearson(a: Float[Array, " n"], b: Float[Array, " n"]) -> Float[Array, ""]:
+    """Pearson correlation of two vectors (0 if either is constant)."""
+    a = a - jnp.mean(a)
+    b = b - jnp.mean(b)
+    saa, sbb = jnp.sum(a * a), jnp.sum(b * b)
+    ok = (saa > 0) & (sbb > 0)
+    denom = jnp.sqrt(jnp.where(ok, saa * sbb, 1.0))
+    return jnp.where(ok, jnp.sum(a * b) / denom, 0.0)
+
+
+def matrix_correlation(a: Float[Array, "n n"], b: Float[Array, "n n"]) -> Float[Array, ""]:
+    """Pearson correlation of the upper triangles (diagonal excluded) of two square matrices:
+    the usual "FC fit" between a simulated and an empirical FC."""
+    if jnp.shape(a) != jnp.shape(b):
+        raise ValueError(f"matrices must have the same shape, got {jnp.shape(a)} and "
+                         f"{jnp.shape(b)}.")
+    return pearson(upper_triangle(a), upper_triangle(b))
+
+
+def fc_correlation(x: Float[Array, "time regions"], y: Float[Array, "time regions"]
+                   ) -> Float[Array, ""]:
+    """`matrix_correlation(fc(x), fc(y))`."""
+    return matrix_correlation(fc(x), fc(y))
+
+
+def fc_rmse(x: Float[Array, "time regions"], y: Float[Array, "time regions"]
+            ) -> Float[Array, ""]:
+    """Root-mean-square difference of the upper triangles of `fc(x)` and `fc(y)` (the unit
+    diagonals carry no information and are excluded)."""
+    d = upper_triangle(fc(x)) - upper_triangle(fc(y))
+    return jnp.sqrt(jnp.mean(d * d))
+
+
+def _samples(value: Any, dt: Any, name: str) -> int:
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        n = int(value)
+    else:
+        if dt is None:
+            raise ValueError(f"`{name}` is a time ({value!r}); pass `dt` to convert it to "
+                             f"samples, or give `{name}` as an int number of samples.")
+        t = to_ms(value, name=name)
+        step = to_ms(dt, name="dt")
+        n = round(t / step)
+        if abs(t / step - n) > 1e-6 * max(1.0, t / step):
+            raise ValueError(f"`{name}` ({t} ms) is not a whole number of samples of "
+                             f"dt={step} ms.")
+    if n < 1:
+        raise ValueError(f"`{name}` must be at least one sample, got {n}.")
+    return n
+
+
+def sliding_fc(x: Float[Array, "time regions"], window: Any, step: Any, *, dt: Any = None
+               ) -> Float[Array, "windows pairs"]:
+    """The upper triangle of the FC of each sliding window: windows start at
+    `0, step, 2 step, ...` and hold `window` samples (both ints, or times with `dt`)."""
+    x = _as_timeseries(x, "x")
+    w = _samples(window, dt, "window")
+    s = _samples(step, dt, "step")
+    if w < 2 or w > x.shape[0]:
+        raise ValueError(f"`window` must hold between 2 and {x.shape[0]} samples, got {w}.")
+    starts = np.arange(0, x.shape[0] - w + 1, s)
+
+    def one(start):
+        return upper_triangle(fc(jax.lax.dynamic_slice_in_dim(x, start, w)))
+
+    return jax.lax.map(one, jnp.asarray(starts))
+
+
+def fcd(x: Float[Array, "time regions"], window: Any, step: Any, *, dt: Any = None
+        ) -> Float[Array, "windows windows"]:
+    r"""Functional connectivity dynamics (Hansen et al. 2015): the correlation between the FC
+    patterns of sliding windows, $\mathrm{FCD}_{ab} = \mathrm{corr}(\mathrm{triu}\,
+    \mathrm{FC}_a, \mathrm{triu}\,\mathrm{FC}_b)$.
+
+    **Arguments:** `x` `(time, regions)`; `window` and `step` as ints (samples) or times
+    (Quantity or ms) together with `dt`, the sampling interval of `x`.
+    """
+    v = sliding_fc(x, window, step, dt=dt)
+    vc = v - jnp.mean(v, axis=1, keepdims=True)
+    return _corr_from_cov(vc @ vc.T / v.shape[1])
+
+
+def ks_distance(a: Float[Array, " n"], b: Float[Array, " m"]) -> Float[Array, ""]:
+    r"""Two-sample Kolmogorov-Smirnov statistic $\sup_x |F_a(x) - F_b(x)|$ of the empirical
+    distributions of `a` and `b` (the statistic of `scipy.stats.ks_2samp`). Its gradient is
+    zero almost everywhere: use it to evaluate, and
+    [`brainmass_eqx.metrics.wasserstein_distance`][] to optimise."""
+    a = jnp.sort(jnp.ravel(a))
+    b = jnp.sort(jnp.ravel(b)).astype(a.dtype)
+    grid = jnp.concatenate([a, b])
+    fa = jnp.searchsorted(a, grid, side="right").astype(a.dtype) / a.shape[0]
+    fb = jnp.searchsorted(b, grid, side="right").astype(a.dtype) / b.shape[0]
+    return jnp.max(jnp.abs(fa - fb))
+
+
+def wasserstein_distance(a: Float[Array, " n"], b: Float[Array, " m"]) -> Float[Array, ""]:
+    r"""The 1-Wasserstein (earth mover's) distance $\int |F_a(x) - F_b(x)|\,dx$ between the
+    empirical distributions of `a` and `b` (as `scipy.stats.wasserstein_distance`).
+    Differentiable in the sample values."""
+    a = jnp.sort(jnp.ravel(a))
+    b = jnp.sort(jnp.ravel(b)).astype(a.dtype)
+    grid = jnp.sort(jnp.concatenate([a, b]))
+    widths = jnp.diff(grid)
+    fa = jnp.searchsorted(a, grid[:-1], side="right").astype(a.dtype) / a.shape[0]
+    fb = jnp.searchsorted(b, grid[:-1], side="right").astype(a.dtype) / b.shape[0]
+    return jnp.sum(jnp.abs(fa - fb) * widths)
