@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import scipy.signal
 import scipy.stats
+from helpers import finite_difference_grad
 from hypothesis import given
 
 import brainmass_eqx as bmx
 from brainmass_eqx import metrics
-
-from helpers import finite_difference_grad
 
 
 def test_fc_matches_numpy_corrcoef():
