@@ -280,7 +280,12 @@ def simulate(
       [`brainmass_eqx.RK4`][], ...).
     - `monitors`: what to record. `None` records every state variable; otherwise a state or
       observable name, a callable `f(y) -> array` of the state dict (recorded as `"output"`), a
-      list of those, or a dict `name -> state name | callable`.
+      monitor object ([`brainmass_eqx.BalloonWindkessel`][], [`brainmass_eqx.HRFBold`][],
+      [`brainmass_eqx.TemporalAverage`][], [`brainmass_eqx.Subsample`][],
+      [`brainmass_eqx.LeadField`][], [`brainmass_eqx.StreamingFC`][], ...), a list of those,
+      or a dict `name -> state name | callable | monitor`. Stateful monitors are integrated
+      with the model by the same solver, from $t = 0$ (through the transient); periodic ones
+      are sampled every `period` (see `Simulation.times`).
     - `transient`: leading time to discard (Quantity or ms), a multiple of `dt`.
     - `inputs`: external drive, a callable `u(t)` (t in ms) returning a dict keyed by the model's
       `input_names` (missing ones are zero) or a bare array for the first input.
