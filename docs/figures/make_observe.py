@@ -5,6 +5,7 @@ import pathlib
 import jax.numpy as jnp
 import matplotlib
 
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
