@@ -16,6 +16,14 @@ from ._coupling import (
     TanhCoupling as TanhCoupling,
 )
 from ._delays import DelayBuffer as DelayBuffer, DelayPlan as DelayPlan
+from ._fit import (
+    FitResult as FitResult,
+    Fitter as Fitter,
+    Nevergrad as Nevergrad,
+    Scipy as Scipy,
+    StepInfo as StepInfo,
+    fit as fit,
+)
 from ._forward import (
     AbstractBOLDReadout as AbstractBOLDReadout,
     AbstractConductor as AbstractConductor,
@@ -73,6 +81,15 @@ from ._noise import (
     MultiplicativeNoise as MultiplicativeNoise,
     OrnsteinUhlenbeckNoise as OrnsteinUhlenbeckNoise,
     PinkNoise as PinkNoise,
+)
+from ._params import (
+    AbstractConstraint as AbstractConstraint,
+    Bounded as Bounded,
+    Constrained as Constrained,
+    Positive as Positive,
+    Unconstrained as Unconstrained,
+    constrain as constrain,
+    unwrap as unwrap,
 )
 from ._simulate import Simulation as Simulation, simulate as simulate
 from ._solvers import RK4 as RK4
