@@ -33,8 +33,8 @@ class Nevergrad(eqx.Module):
     **Fields:** `optimizer` (a nevergrad optimiser name: `"CMA"` (default), `"TwoPointsDE"`,
     `"DE"`, `"PSO"`, `"OnePlusOne"`, `"NgIohTuned"`, ...; note that `"NGOpt"` fails in
     nevergrad 1.0.12 with numpy 2 inside its metamodel), `budget` (total loss evaluations),
-    `num_workers` (candidates per generation), `sigma` (initial mutation scale in unconstrained units),
-    `seed`.
+    `num_workers` (candidates per generation), `sigma` (initial mutation scale in
+    unconstrained units), `seed`.
     """
 
     optimizer: str = eqx.field(default="CMA", static=True)
