@@ -92,6 +92,7 @@ EXPECTED = {
     "Subsample",
     "TemporalAverage",
     "metrics",
+    "datasets",
     "objectives",
 }
 

