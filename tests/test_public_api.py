@@ -54,7 +54,10 @@ EXPECTED = {
     "list_models",
     "param",
     "simulate",
-    # fit
+    # fit and train
+    "train",
+    "Trainer",
+    "TrainResult",
     "fit",
     "FitResult",
     "Fitter",

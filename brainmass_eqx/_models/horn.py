@@ -167,6 +167,20 @@ class HORNSeqNetwork(eqx.Module):
         self.layers = tuple(layers)
         self.readout = eqx.nn.Linear(n_in, n_output, key=keys[-1])
 
+    @staticmethod
+    def connection_weights(net: "HORNSeqNetwork") -> tuple[Array, ...]:
+        """Every weight and bias (input, recurrent, readout), not the oscillator parameters:
+        the usual trainable set, e.g. `bmx.train(net, ..., where=HORNSeqNetwork.
+        connection_weights)` (training `omega`/`gamma` as well tends to destabilise the
+        oscillators)."""
+        out: list[Array] = []
+        for layer in net.layers:
+            out += [layer.w_ih, layer.b_ih, layer.w_hh, layer.b_hh]
+        out.append(net.readout.weight)
+        if net.readout.bias is not None:
+            out.append(net.readout.bias)
+        return tuple(out)
+
     def hidden(self, inputs: Float[Array, "time input"]) -> list[Float[Array, "time hidden"]]:
         """Every layer's position sequence."""
         out, h = [], inputs

@@ -6,3 +6,4 @@ from ._registry import (
     load_dataset as load_dataset,
     register_dataset as register_dataset,
 )
+from ._tasks import TaskData as TaskData, delayed_match_task as delayed_match_task

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import Any, final
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -17,7 +18,7 @@ from ._fc import (
     upper_triangle,
     wasserstein_distance,
 )
-from ._spectral import _band, peak_frequency, welch_psd
+from ._spectral import _band, _welch, peak_frequency
 
 
 class AbstractObjective(eqx.Module):
@@ -104,8 +105,8 @@ class _PSDDistance(AbstractObjective):
     log: bool = eqx.field(static=True)
 
     def __call__(self, prediction, target):
-        f, pp = welch_psd(prediction, self.dt, nperseg=self.nperseg)
-        _, pt = welch_psd(target, self.dt, nperseg=self.nperseg)
+        f, pp = _welch(prediction, self.dt, self.nperseg, None)
+        _, pt = _welch(target, self.dt, self.nperseg, None)
         mask = _band(f, self.fmin, self.fmax)
         pp, pt = pp[mask], pt[mask]
         if self.log:
@@ -223,3 +224,53 @@ def weighted_sum(*terms: tuple[float, AbstractObjective]) -> AbstractObjective:
             raise ValueError(f"each term must be a (weight, objective) pair, got {t!r}.")
     weights = jnp.asarray([float(w) for w, _ in terms])
     return _WeightedSum(objectives=tuple(o for _, o in terms), weights=weights)
+
+
+# ------------------------------------------------------------------------ task losses/metrics
+
+
+@final
+class _CrossEntropy(AbstractObjective):
+    def __call__(self, prediction, target):
+        logits = jnp.asarray(prediction)
+        label = jnp.asarray(target)
+        if logits.ndim != 1:
+            raise ValueError(f"cross-entropy takes one example's logits `(classes,)`, got shape "
+                             f"{logits.shape}; batch with jax.vmap.")
+        if jnp.issubdtype(label.dtype, jnp.integer):
+            return -jax.nn.log_softmax(logits)[label]
+        return -jnp.sum(label * jax.nn.log_softmax(logits))  # soft / one-hot targets
+
+
+@final
+class _MSE(AbstractObjective):
+    def __call__(self, prediction, target):
+        _same_shape(prediction, target)
+        return jnp.mean((prediction - target) ** 2)
+
+
+@final
+class _Accuracy(AbstractObjective):
+    def __call__(self, prediction, target):
+        logits = jnp.asarray(prediction)
+        label = jnp.asarray(target)
+        if not jnp.issubdtype(label.dtype, jnp.integer):
+            label = jnp.argmax(label, axis=-1)
+        return (jnp.argmax(logits, axis=-1) == label).astype(logits.dtype)
+
+
+def cross_entropy() -> AbstractObjective:
+    r"""Cross-entropy of one example: `prediction` are logits `(classes,)`, `target` an integer
+    label (or a probability vector): $-\log \mathrm{softmax}(z)_y$."""
+    return _CrossEntropy()
+
+
+def mse() -> AbstractObjective:
+    """Mean squared error of one example (same shapes)."""
+    return _MSE()
+
+
+def accuracy() -> AbstractObjective:
+    """1 if the argmax of the logits is the label (integer or one-hot), else 0 (a metric:
+    no useful gradient)."""
+    return _Accuracy()

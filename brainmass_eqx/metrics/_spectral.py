@@ -31,6 +31,12 @@ def welch_psd(x: Float[Array, " time *channels"], dt: Any, *, nperseg: int | Non
 
     **Returns:** `(freqs, psd)`, frequencies in Hz.
     """
+    freqs, psd = _welch(x, dt, nperseg, noverlap)
+    return jnp.asarray(freqs, psd.dtype), psd
+
+
+def _welch(x: Any, dt: Any, nperseg: int | None, noverlap: int | None
+           ) -> tuple[np.ndarray, Array]:
     x = _time_first(x, "x")
     dt_ms = to_ms(dt, name="dt")
     n = x.shape[0]
@@ -56,7 +62,7 @@ def welch_psd(x: Float[Array, " time *channels"], dt: Any, *, nperseg: int | Non
     if nperseg % 2 == 0:
         scale[-1] = 1.0
     power = power * jnp.asarray(scale, x.dtype).reshape((1, -1) + (1,) * (x.ndim - 1))
-    freqs = jnp.asarray(np.fft.rfftfreq(nperseg, d=1.0 / fs), x.dtype)
+    freqs = np.fft.rfftfreq(nperseg, d=1.0 / fs)  # numpy: static, usable for band masks
     return freqs, jnp.mean(power, axis=0).astype(x.dtype)
 
 
@@ -82,9 +88,9 @@ def peak_frequency(x: Float[Array, " time *channels"], dt: Any, *, fmin: float |
     $\sum_f f\,\mathrm{softmax}(\log P_f / T)$ instead (a smaller $T$ is closer to the
     argmax); the plain argmax has zero gradient.
     """
-    freqs, p = welch_psd(x, dt, nperseg=nperseg)
+    freqs, p = _welch(x, dt, nperseg, None)
     mask = _band(freqs, fmin, fmax)
-    f, p = freqs[mask], p[mask]
+    f, p = jnp.asarray(freqs[mask], p.dtype), p[mask]
     if temperature is None:
         return f[jnp.argmax(p, axis=0)]
     w = jax.nn.softmax(jnp.log(p + jnp.finfo(p.dtype).tiny) / temperature, axis=0)
