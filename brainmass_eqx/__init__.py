@@ -2,7 +2,7 @@
 
 import importlib.metadata as _metadata
 
-from . import datasets as datasets, metrics as metrics, objectives as objectives
+from . import datasets as datasets, metrics as metrics, objectives as objectives, viz as viz
 from ._catalogue import ModelInfo as ModelInfo, list_models as list_models
 from ._connectome import Connectome as Connectome
 from ._coupling import (

@@ -96,6 +96,7 @@ EXPECTED = {
     "TemporalAverage",
     "metrics",
     "datasets",
+    "viz",
     "objectives",
 }
 

@@ -1,0 +1,146 @@
+"""Matplotlib helpers. Each returns the figure and axes; matplotlib is imported on first use."""
+
+from typing import Any
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _axes(ax, ncols: int = 1, figsize=(6, 3.5)):
+    plt = _plt()
+    if ax is not None:
+        return ax.figure, ax
+    fig, axes = plt.subplots(1, ncols, figsize=figsize)
+    return fig, axes
+
+
+def plot_timeseries(ts: Any, x: Any, *, ax=None, labels=None, max_traces: int = 10,
+                    offset: float | None = None, xlabel: str = "time (ms)", ylabel: str = "",
+                    title: str = ""):
+    """Plot `x` `(time, regions)` against `ts` (up to `max_traces` regions, optionally
+    stacked with a vertical `offset`). Returns `(fig, ax)`."""
+    fig, ax = _axes(ax)
+    ts, x = np.asarray(ts), np.asarray(x)
+    x = x[:, None] if x.ndim == 1 else x.reshape(x.shape[0], -1)
+    for i in range(min(max_traces, x.shape[1])):
+        shift = 0.0 if offset is None else i * offset
+        ax.plot(ts, x[:, i] + shift, lw=0.8,
+                label=None if labels is None else str(labels[i]))
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if labels is not None:
+        ax.legend(fontsize=7, loc="upper right")
+    return fig, ax
+
+
+def plot_matrix(m: Any, *, ax=None, title: str = "", cmap: str = "viridis", vmin=None,
+                vmax=None, labels=None, colorbar: bool = True):
+    """Show a square matrix (connectivity, FC, FCD). Returns `(fig, ax)`."""
+    fig, ax = _axes(ax, figsize=(4.2, 3.6))
+    im = ax.imshow(np.asarray(m), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_title(title)
+    if labels is not None and len(labels) <= 30:
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(labels)), labels, fontsize=6)
+    if colorbar:
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return fig, ax
+
+
+def plot_fc_comparison(simulated_fc: Any, target_fc: Any, *, titles=("simulated FC",
+                                                                     "target FC")):
+    """Simulated and target FC side by side (off-diagonal colour range shared) and a scatter of
+    their upper triangles with the correlation in the title. Returns `(fig, axes)`."""
+    plt = _plt()
+    a, b = np.asarray(simulated_fc), np.asarray(target_fc)
+    iu = np.triu_indices(a.shape[0], 1)
+    lo = float(min(a[iu].min(), b[iu].min()))
+    hi = float(max(a[iu].max(), b[iu].max()))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    plot_matrix(a, ax=axes[0], title=titles[0], cmap="RdBu_r", vmin=min(lo, -hi), vmax=hi)
+    plot_matrix(b, ax=axes[1], title=titles[1], cmap="RdBu_r", vmin=min(lo, -hi), vmax=hi)
+    from ..metrics import matrix_correlation
+
+    r = float(matrix_correlation(a, b))  # 0 (not NaN) when a triangle is constant
+    axes[2].scatter(b[iu], a[iu], s=2, alpha=0.4)
+    axes[2].set(xlabel=titles[1], ylabel=titles[0], title=f"r = {r:.3f}")
+    fig.tight_layout()
+    return fig, axes
+
+
+def plot_fcd(fcd_matrix: Any, *, ax=None, title: str = "FCD"):
+    """Show an FCD matrix. Returns `(fig, ax)`."""
+    return plot_matrix(fcd_matrix, ax=ax, title=title, cmap="magma", vmin=-1, vmax=1)
+
+
+def plot_power_spectrum(x: Any, dt: Any, *, ax=None, nperseg: int | None = None,
+                        fmax: float | None = None, logy: bool = True, title: str = ""):
+    """Welch power spectra of `x` `(time, channels)` sampled every `dt` (ms). Returns
+    `(fig, ax)`."""
+    from ..metrics import welch_psd
+
+    fig, ax = _axes(ax)
+    f, p = welch_psd(np.asarray(x), dt, nperseg=nperseg)
+    f, p = np.asarray(f), np.asarray(p).reshape(len(f), -1)
+    keep = f <= fmax if fmax is not None else slice(None)
+    ax.plot(f[keep], p[keep], lw=0.8)
+    if logy:
+        ax.set_yscale("log")
+    ax.set(xlabel="frequency (Hz)", ylabel="power density", title=title)
+    return fig, ax
+
+
+def plot_phase_plane(model: Any, *, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), n: int = 21,
+                     trajectory: Any = None, state_names: tuple[str, str] | None = None,
+                     ax=None, title: str = ""):
+    """The vector field of a two-state model on a grid (arrows, with nullclines as zero
+    contours), optionally with a trajectory `(x, y)` on top. Returns `(fig, ax)`."""
+    import jax
+    import jax.numpy as jnp
+
+    names = state_names or tuple(model.state_names[:2])
+    if len(model.state_names) != 2 and state_names is None:
+        raise ValueError(f"{type(model).__name__} has {len(model.state_names)} states; pass "
+                         "`state_names` to choose two (the others are held at 0).")
+    fig, ax = _axes(ax, figsize=(4.5, 4))
+    gx, gy = np.meshgrid(np.linspace(*xlim, n), np.linspace(*ylim, n))
+    dtype = model.dtype
+    y = {k: jnp.zeros(gx.shape, dtype) for k in model.state_names}
+    y[names[0]], y[names[1]] = jnp.asarray(gx, dtype), jnp.asarray(gy, dtype)
+    dy = jax.jit(lambda y: model.vector_field(0.0, y, model.zero_inputs(gx.shape)))(y)
+    u, v = np.asarray(dy[names[0]]), np.asarray(dy[names[1]])
+    ax.quiver(gx, gy, u, v, np.hypot(u, v), cmap="Greys", angles="xy")
+    ax.contour(gx, gy, u, levels=[0.0], colors="tab:blue", linewidths=1)
+    ax.contour(gx, gy, v, levels=[0.0], colors="tab:orange", linewidths=1)
+    if trajectory is not None:
+        tx, ty = (np.asarray(t) for t in trajectory)
+        ax.plot(tx, ty, color="tab:red", lw=1)
+    ax.set(xlabel=names[0], ylabel=names[1], title=title or type(model).__name__)
+    return fig, ax
+
+
+def plot_fit_history(result: Any, *, ax=None, logy: bool = True, title: str = "fit"):
+    """The loss history of a `FitResult` (per step/evaluation, best-so-far overlaid) or of a
+    `TrainResult` (train and validation loss per epoch). Returns `(fig, ax)`."""
+    fig, ax = _axes(ax)
+    hist = result.history
+    if isinstance(hist, dict):
+        ax.plot(hist["train_loss"], label="train loss")
+        if np.any(np.isfinite(hist["val_loss"])):
+            ax.plot(hist["val_loss"], label="validation loss")
+        ax.set_xlabel("epoch")
+    else:
+        h = np.asarray(hist, float)
+        ax.plot(h, lw=0.8, label="loss")
+        best = np.fmin.accumulate(np.where(np.isfinite(h), h, np.inf))
+        ax.plot(best, lw=1.2, label="best so far")
+        ax.set_xlabel("step / evaluation")
+    if logy:
+        ax.set_yscale("log")
+    ax.set(ylabel="loss", title=title)
+    ax.legend(fontsize=8)
+    return fig, ax

@@ -1,0 +1,63 @@
+"""Plot helpers render headlessly to PNG and return their figure and axes."""
+
+import io
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+import numpy as np
+import optax
+import pytest
+
+import brainmass_eqx as bmx
+from brainmass_eqx import metrics, viz
+
+
+matplotlib.use("Agg")
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=60)
+    plt.close(fig)
+    data = buf.getvalue()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+    return data
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return bmx.simulate(bmx.Hopf(a=jnp.asarray([0.1, 0.2, 0.3])), 500.0, 0.5,
+                        key=jax.random.key(0))
+
+
+def test_timeseries_matrix_fc_fcd_psd(sim):
+    fig, ax = viz.plot_timeseries(sim.ts, sim["x"], labels=["a", "b", "c"], offset=1.0)
+    assert ax.get_xlabel() == "time (ms)" and len(ax.lines) == 3
+    _png(fig)
+    fc = metrics.fc(sim["x"])
+    _png(viz.plot_matrix(fc, labels=["a", "b", "c"], title="FC")[0])
+    fig, axes = viz.plot_fc_comparison(fc, jnp.eye(3))
+    assert len(axes) == 3 and axes[2].get_title().startswith("r = ")
+    _png(fig)
+    _png(viz.plot_fcd(metrics.fcd(sim["x"], 100, 50))[0])
+    fig, ax = viz.plot_power_spectrum(sim["x"], 0.5, nperseg=256, fmax=50)
+    assert ax.get_xlabel() == "frequency (Hz)"
+    _png(fig)
+
+
+def test_phase_plane_and_fit_history(sim):
+    fig, ax = viz.plot_phase_plane(bmx.Hopf(a=0.2), trajectory=(sim["x"][:, 1], sim["y"][:, 1]))
+    assert ax.get_xlabel() == "x" and ax.get_ylabel() == "y"
+    _png(fig)
+    with pytest.raises(ValueError, match="state_names"):
+        viz.plot_phase_plane(bmx.JansenRit())
+    res = bmx.fit(bmx.Hopf(a=0.0), lambda m, t: (m.a - t) ** 2, jnp.asarray(1.0),
+                  where=lambda m: m.a, method=optax.adam(0.1), steps=20)
+    fig, ax = viz.plot_fit_history(res)
+    assert len(ax.lines) == 2
+    _png(fig)
+    hist = np.asarray(ax.lines[1].get_ydata())
+    assert np.all(np.diff(hist) <= 0)  # best so far never increases
