@@ -1,57 +1,100 @@
-"""The `brainmass-eqx` command line."""
+"""The `brainmass-eqx` command line: `demo`, `models`, `datasets`, `simulate`, `fit`."""
 
 import argparse
+import functools
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+
+# Demo defaults: a Deco-style slow Hopf network on the hcp connectome (ms units), with a
+# global coupling near the one benchmarks/fit_hcp.py finds by nevergrad.
+DEMO_COUPLING = 3.0e-3  # per ms
+DEMO_A = -0.02e-3  # per ms: just below the bifurcation
+DEMO_SIGMA = 0.02 / 1000**0.5  # per sqrt(ms)
+DEMO_SPEED = 5.0  # mm/ms
+
+
+def _stages(names: Sequence[str], enabled: bool):
+    from tqdm.auto import tqdm
+
+    # disable=None: only on a terminal (no control characters in logs and CI output)
+    return tqdm(total=len(names), desc="demo", disable=None if enabled else True, leave=False,
+                bar_format="{desc}: {n}/{total} {postfix}")
+
+
+def hcp_demo_network(data, *, coupling: float = DEMO_COUPLING, speed: float = DEMO_SPEED):
+    """The demo's network: Hopf nodes at each region's empirical BOLD peak frequency."""
+    import jax.numpy as jnp
+
+    import brainmass_eqx as bmx
+
+    bold = data.bold
+    z = (bold - bold.mean(axis=1, keepdims=True)) / bold.std(axis=1, keepdims=True)
+    peaks = jnp.stack([bmx.metrics.peak_frequency(z[s], data.tr, fmin=0.01, fmax=0.1,
+                                                  nperseg=256) for s in range(z.shape[0])])
+    f_hz = jnp.mean(peaks, axis=0)
+    node = bmx.Hopf(a=jnp.full(80, DEMO_A), omega=2 * jnp.pi * f_hz / 1000.0)
+    return bmx.Network(node, data.connectome, coupling=bmx.DiffusiveCoupling(k=coupling),
+                       speed=speed, noise=bmx.AdditiveNoise(sigma=DEMO_SIGMA))
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import jax.numpy as jnp
+    import jax
+    import matplotlib
     import numpy as np
 
     import brainmass_eqx as bmx
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    a = jnp.asarray([-0.05, 0.04, 0.25, 1.0])
-    model = bmx.Hopf(a=a)  # four uncoupled nodes, one bifurcation parameter each
-    print(f"brainmass_eqx {bmx.__version__}: {len(a)} Hopf nodes, a = {np.asarray(a)}, "
-          f"omega = {float(model.omega):.4f} rad/ms ({float(model.omega) / (2 * np.pi) * 1e3:.1f}"
-          f" Hz); {args.duration:g} ms, transient {args.transient:g} ms, dt {args.dt:g} ms")
-    t0 = time.perf_counter()
-    sim = bmx.simulate(model, args.duration, args.dt, transient=args.transient)
-    sim.ts.block_until_ready()
-    wall = time.perf_counter() - t0
-    x, y = np.asarray(sim["x"]), np.asarray(sim["y"])
-    radius = np.hypot(x, y)[-len(x) // 4:].mean(axis=0)
-    expected = np.sqrt(np.clip(np.asarray(a), 0.0, None))
-    print(f"simulated in {wall:.2f} s (including compilation), "
-          f"{int(sim.stats['num_steps'])} adaptive Tsit5 steps, {len(sim.ts)} samples")
-    print(f"{'node':>4}  {'a':>6}  {'settled radius':>14}  {'sqrt(max(a, 0))':>15}")
-    for i, (ai, r, e) in enumerate(zip(np.asarray(a), radius, expected)):
-        print(f"{i:>4}  {ai:>6.2f}  {r:>14.4f}  {e:>15.4f}")
-
-    npz = out / "hopf_demo.npz"
-    np.savez(npz, ts=np.asarray(sim.ts), x=x, y=y, a=np.asarray(a))
-    png = out / "hopf_demo.png"
-    import matplotlib
-
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_t, ax_p) = plt.subplots(1, 2, figsize=(10, 3.5), width_ratios=(2, 1))
-    for i in range(len(a)):
-        ax_t.plot(sim.ts, x[:, i], lw=0.8, label=f"a = {float(a[i]):g}")
-        ax_p.plot(x[:, i], y[:, i], lw=0.8)
-    ax_t.set(xlabel="time (ms)", ylabel="x", title="Hopf nodes")
-    ax_t.legend(loc="upper right", fontsize=7)
-    ax_p.set(xlabel="x", ylabel="y", title="phase plane", aspect="equal")
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    bar = _stages(["load", "simulate", "compare", "write"], not args.no_progress)
+    t0 = time.perf_counter()
+    bar.set_postfix_str("loading the hcp dataset")
+    data = bmx.datasets.load_dataset("hcp")
+    net = hcp_demo_network(data, coupling=args.coupling)
+    bar.update(1)
+    print(f"brainmass_eqx {bmx.__version__}: Hopf network on the hcp connectome "
+          f"({net.n_regions} regions, {int(net.connectome.edges.array.shape[0])} connections), "
+          f"delays at {DEMO_SPEED:g} mm/ms, additive noise; {args.duration:g} s simulated at "
+          f"dt {args.dt:g} ms (transient {args.transient:g} s); BOLD by Balloon-Windkessel at "
+          f"TR {data.tr:g} ms")
+    bar.set_postfix_str("simulating (compiles on first use)")
+    monitors = {"bold": bmx.BalloonWindkessel(on="x", period=data.tr),
+                "fc_x": bmx.StreamingFC(on="x")}
+    t1 = time.perf_counter()
+    sim = bmx.simulate(net, args.duration * 1000.0, args.dt, transient=args.transient * 1000.0,
+                       key=jax.random.key(args.seed), monitors=monitors)
+    bold = np.asarray(sim["bold"])
+    t_sim = time.perf_counter() - t1
+    bar.update(1)
+    bar.set_postfix_str("comparing with the empirical FC")
+    fc_sim = np.asarray(bmx.metrics.fc(sim["bold"]))
+    fc_emp = np.asarray(data.group_fc)
+    r = float(bmx.metrics.matrix_correlation(fc_sim, fc_emp))
+    r_subjects = [float(bmx.metrics.matrix_correlation(fc_sim, f)) for f in np.asarray(data.fc)]
+    bar.update(1)
+    print(f"simulated {int(sim.stats['num_steps'])} steps in {t_sim:.2f} s (including "
+          f"compilation); {bold.shape[0]} BOLD frames x {bold.shape[1]} regions")
+    print(f"FC correlation with the group-average empirical FC: r = {r:.3f} "
+          f"(per subject {min(r_subjects):.3f} to {max(r_subjects):.3f})")
+    bar.set_postfix_str("writing")
+    npz = out / "hcp_demo.npz"
+    np.savez(npz, bold=bold, bold_times=np.asarray(sim.times("bold")), fc=fc_sim,
+             fc_empirical=fc_emp, fc_neural=np.asarray(sim["fc_x"]), r=r)
+    fig, axes = bmx.viz.plot_fc_comparison(fc_sim, fc_emp,
+                                           titles=("simulated BOLD FC", "empirical FC (hcp)"))
+    fig.savefig(out / "hcp_demo.png", dpi=110)
     plt.close(fig)
-    print(f"wrote {png} and {npz}")
+    bar.update(1)
+    bar.close()
+    print(f"wrote {out / 'hcp_demo.png'} and {npz} ({time.perf_counter() - t0:.1f} s in all)")
     return 0
 
 
@@ -62,25 +105,283 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _datasets(args: argparse.Namespace) -> int:
+    import brainmass_eqx as bmx
+
+    del args
+    items = bmx.datasets.list_datasets()
+    width = max(map(len, items))
+    for name, desc in items.items():
+        print(f"{name:<{width}}  {desc}")
+    return 0
+
+
+# ---------------------------------------------------------------------- configurable runs
+
+
+def _read_config(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    p = Path(path)
+    if not p.exists():
+        raise ValueError(f"config file {p} does not exist.")
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"config file {p} is not valid TOML: {e}") from e
+
+
+def _parse_params(pairs: Sequence[str] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in pairs or ():
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--param takes NAME=VALUE, got {item!r}.")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--param {name}: {value!r} is not a number.") from None
+    return out
+
+
+def _build_model(cfg: dict[str, Any]):
+    import brainmass_eqx as bmx
+
+    model_cfg = cfg.get("model", {})
+    name = model_cfg.get("name")
+    if name is None:
+        raise ValueError("no model given: use --model NAME or [model] name = ... in the config.")
+    from ._models import ALL_MODELS
+
+    classes = {cls.__name__: cls for cls in ALL_MODELS}
+    if name not in classes:
+        raise ValueError(f"unknown model {name!r}; available: {sorted(classes)} "
+                         "(see `brainmass-eqx models`).")
+    cls = classes[name]
+    params = dict(model_cfg.get("params", {}))
+    unknown = set(params) - set(cls.param_fields()) if hasattr(cls, "param_fields") else set()
+    if unknown:
+        raise ValueError(f"{name} has no parameter(s) {sorted(unknown)}; its parameters are "
+                         f"{list(cls.param_fields())}.")
+    node = cls(**params)
+    net_cfg = cfg.get("network")
+    if not net_cfg:
+        return node
+    conn = bmx.datasets.load_dataset(net_cfg.get("connectome", "example_connectome"))
+    if not isinstance(conn, bmx.Connectome):
+        conn = conn.connectome
+    speed = net_cfg.get("speed")
+    if speed is None:
+        conn = conn.without_lengths()
+    noise = net_cfg.get("noise")
+    return bmx.Network(node, conn, coupling=bmx.DiffusiveCoupling(k=net_cfg.get("coupling",
+                                                                                 0.1)),
+                       speed=speed,
+                       noise=None if noise is None else bmx.AdditiveNoise(sigma=noise))
+
+
+def _simulate_cfg(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = _read_config(args.config)
+    model = cfg.setdefault("model", {})
+    if args.model:
+        model["name"] = args.model
+    model.setdefault("params", {}).update(_parse_params(args.param))
+    sim = cfg.setdefault("simulate", {})
+    for key in ("duration", "dt", "transient", "n_nodes", "seed"):
+        value = getattr(args, key, None)
+        if value is not None:
+            sim[key] = value
+    if args.connectome is not None:
+        net = cfg.setdefault("network", {})
+        net["connectome"] = args.connectome
+        for key in ("coupling", "speed", "noise"):
+            value = getattr(args, key)
+            if value is not None:
+                net[key] = value
+    return cfg
+
+
+def _run_simulation(cfg: dict[str, Any], model):
+    import jax
+
+    import brainmass_eqx as bmx
+
+    s = cfg.get("simulate", {})
+    if "duration" not in s or "dt" not in s:
+        raise ValueError("give the simulated `duration` and `dt` (ms), on the command line or "
+                         "under [simulate] in the config.")
+    monitors = None
+    if "bold_period" in s:
+        monitors = {"bold": bmx.BalloonWindkessel(on=None, period=s["bold_period"])}
+    key = jax.random.key(int(s.get("seed", 0)))
+    return bmx.simulate(model, float(s["duration"]), float(s["dt"]),
+                        transient=float(s.get("transient", 0.0)), key=key,
+                        n_nodes=s.get("n_nodes"), monitors=monitors)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    cfg = _simulate_cfg(args)
+    model = _build_model(cfg)
+    t0 = time.perf_counter()
+    sim = _run_simulation(cfg, model)
+    arrays = {name: np.asarray(sim[name]) for name in sim.keys()}
+    wall = time.perf_counter() - t0
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, ts=np.asarray(sim.ts), **arrays,
+             **{f"times_{k}": np.asarray(sim.times(k)) for k in sim.keys()})
+    shapes = ", ".join(f"{k} {v.shape}" for k, v in arrays.items())
+    print(f"simulated {type(model).__name__} in {wall:.2f} s: {shapes}; wrote {out}")
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    import brainmass_eqx as bmx
+
+    cfg = _read_config(args.config)
+    if "fit" not in cfg:
+        raise ValueError("the config has no [fit] table (parameters, method, steps, target).")
+    f = cfg["fit"]
+    model = _build_model(cfg)
+    paths = f.get("parameters")
+    if not paths:
+        raise ValueError("[fit] parameters = [\"coupling.k\", ...] (dotted paths) is required.")
+
+    def get(m, path):
+        try:
+            return functools.reduce(getattr, path.split("."), m)
+        except AttributeError:
+            raise ValueError(f"the model has no parameter {path!r}.") from None
+
+    for p in paths:
+        get(model, p)
+
+    def where(m):
+        return tuple(get(m, p) for p in paths)
+
+    constraints = []
+    for p in paths:
+        spec = f.get("constraints", {}).get(p)
+        if spec is None:
+            constraints.append(None)
+        elif spec == "positive":
+            constraints.append(bmx.Positive())
+        elif isinstance(spec, list) and len(spec) == 2:
+            constraints.append(bmx.Bounded(*spec))
+        else:
+            raise ValueError(f"constraint for {p!r} must be \"positive\" or [lo, hi], got "
+                             f"{spec!r}.")
+    target_name = f.get("target", "hcp_group_fc")
+    if target_name != "hcp_group_fc":
+        raise ValueError(f"unsupported target {target_name!r}; only \"hcp_group_fc\" (the "
+                         "group-average empirical FC of the hcp dataset) is built in.")
+    target = bmx.datasets.load_dataset("hcp").group_fc
+    s = cfg.get("simulate", {})
+    period = float(s.get("bold_period", 720.0))
+    monitors = {"bold": bmx.BalloonWindkessel(on=None, period=period)}
+    objective = bmx.objectives.fc_corr(precomputed_target=True)
+    duration, dt = float(s["duration"]), float(s["dt"])
+    transient = float(s.get("transient", 0.0))
+
+    def loss(m, target, key):
+        sim = bmx.simulate(m, duration, dt, transient=transient, key=key, monitors=monitors)
+        return objective(sim["bold"], target)
+
+    method_name = f.get("method", "adam")
+    steps = int(f.get("steps", 20))
+    if method_name == "adam":
+        method = optax.adam(float(f.get("learning_rate", 0.05)))
+    elif method_name == "nevergrad":
+        method = bmx.Nevergrad(f.get("optimizer", "CMA"), budget=int(f.get("budget", 32)),
+                               num_workers=int(f.get("num_workers", 8)))
+    elif method_name in ("L-BFGS-B", "Nelder-Mead"):
+        method = bmx.Scipy(method_name)
+    else:
+        raise ValueError(f"unknown method {method_name!r}; use adam, nevergrad, L-BFGS-B or "
+                         "Nelder-Mead.")
+    res = bmx.fit(model, loss, target, jax.random.key(int(s.get("seed", 0))), where=where,
+                  constraints=tuple(constraints), method=method, steps=steps,
+                  progress=not args.no_progress,
+                  checkpoint=f.get("checkpoint"), resume=bool(f.get("resume", False)))
+    out = Path(args.out or cfg.get("output", {}).get("path", "fit_result.npz"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, history=res.history, best_loss=res.best_loss,
+             **{p: np.asarray(v) for p, v in zip(paths, res.best_params)})
+    best = ", ".join(f"{p} = {float(v):.6g}" if jnp.ndim(v) == 0 else f"{p}: {jnp.shape(v)}"
+                     for p, v in zip(paths, res.best_params))
+    print(f"{res.termination}; best FC correlation {1 - res.best_loss:.4f} after "
+          f"{res.n_evaluations} evaluations in {res.wall_time:.1f} s; {best}; wrote {out}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="brainmass-eqx",
         description="Differentiable whole-brain neural-mass modelling (JAX/Equinox/Diffrax).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = sub.add_parser("demo", help="simulate a small Hopf system; write a plot and an .npz",
-                          description="Simulate four uncoupled Hopf nodes across the bifurcation "
-                          "and compare each settled amplitude with sqrt(a).")
+    demo = sub.add_parser(
+        "demo", help="whole-brain Hopf network on the hcp connectome: BOLD and FC vs data",
+        description="Simulate a delayed, noisy Hopf network on the bundled hcp connectome, "
+        "map it to BOLD (Balloon-Windkessel, TR 0.72 s), compare its FC with the empirical FC, "
+        "and write a figure and an .npz.")
     demo.add_argument("--out", default="brainmass_eqx_demo", help="output folder (created)")
-    demo.add_argument("--duration", type=float, default=1000.0, help="simulated time, ms")
-    demo.add_argument("--transient", type=float, default=200.0, help="discarded warm-up, ms")
-    demo.add_argument("--dt", type=float, default=0.5, help="output sampling interval, ms")
+    demo.add_argument("--duration", type=float, default=90.0, help="simulated time, s")
+    demo.add_argument("--transient", type=float, default=15.0, help="discarded warm-up, s")
+    demo.add_argument("--dt", type=float, default=1.0, help="step, ms")
+    demo.add_argument("--coupling", type=float, default=DEMO_COUPLING,
+                      help="global coupling k, per ms")
+    demo.add_argument("--seed", type=int, default=0, help="noise seed")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
+
     models = sub.add_parser("models", help="print the model catalogue",
                             description="Print the catalogue of neural-mass models.")
     models.add_argument("--category", default=None,
                         help="only one category (phenomenological, physiological, network)")
     models.set_defaults(func=_models)
+
+    datasets = sub.add_parser("datasets", help="list the datasets",
+                              description="List the registered datasets.")
+    datasets.set_defaults(func=_datasets)
+
+    sim = sub.add_parser(
+        "simulate", help="simulate one model (or a network) and write an .npz",
+        description="Simulate a model from the catalogue, alone or on a connectome. Options "
+        "override the TOML --config ([model] name, params; [simulate] duration, dt, transient, "
+        "n_nodes, seed, bold_period; [network] connectome, coupling, speed, noise).")
+    sim.add_argument("--config", help="TOML config file")
+    sim.add_argument("--model", help="model name, e.g. Hopf (see `models`)")
+    sim.add_argument("--param", action="append", metavar="NAME=VALUE",
+                     help="model parameter in canonical units (repeatable)")
+    sim.add_argument("--duration", type=float, help="simulated time, ms")
+    sim.add_argument("--dt", type=float, help="step / sampling interval, ms")
+    sim.add_argument("--transient", type=float, help="discarded warm-up, ms")
+    sim.add_argument("--n-nodes", dest="n_nodes", type=int, help="independent nodes")
+    sim.add_argument("--seed", type=int, help="PRNG seed")
+    sim.add_argument("--connectome", help="dataset name of a connectome (e.g. hcp)")
+    sim.add_argument("--coupling", type=float, help="diffusive coupling k")
+    sim.add_argument("--speed", type=float, help="conduction speed, mm/ms (delays)")
+    sim.add_argument("--noise", type=float, help="additive noise sigma")
+    sim.add_argument("--out", default="simulation.npz", help="output .npz file")
+    sim.set_defaults(func=_simulate)
+
+    fit = sub.add_parser(
+        "fit", help="fit a network to the hcp empirical FC from a TOML config",
+        description="Fit parameters (dotted paths such as coupling.k) of a network to the hcp "
+        "group-average FC through the Balloon-Windkessel BOLD model. See docs/cli.md for the "
+        "config format.")
+    fit.add_argument("--config", required=True, help="TOML config file")
+    fit.add_argument("--out", help="output .npz (default: [output] path or fit_result.npz)")
+    fit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fit.set_defaults(func=_fit)
     return parser
 
 
@@ -90,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as e:
+    except (ValueError, KeyError) as e:
         parser.exit(2, f"brainmass-eqx {args.command}: error: {e}\n")
     return 1  # unreachable
 

@@ -13,22 +13,89 @@ def test_models_prints_the_catalogue(capsys):
     assert capsys.readouterr().out.strip() == bmx.list_models.to_table()
 
 
-def test_demo_writes_plot_and_npz(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--duration", "400", "--transient", "200"]) == 0
+def test_datasets_lists_each_with_a_description(capsys):
+    assert main(["datasets"]) == 0
     out = capsys.readouterr().out
-    assert "settled radius" in out
-    data = np.load(tmp_path / "hopf_demo.npz")
-    radius = np.hypot(data["x"], data["y"])[-50:].mean(axis=0)
-    np.testing.assert_allclose(radius, np.sqrt(np.clip(data["a"], 0, None)), atol=2e-3)
-    png = (tmp_path / "hopf_demo.png").read_bytes()
+    for name in bmx.datasets.list_datasets():
+        assert name in out
+
+
+def test_demo_writes_plot_and_npz_and_matches_the_data(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--duration", "40", "--transient", "10",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "FC correlation with the group-average empirical FC" in out
+    data = np.load(tmp_path / "hcp_demo.npz")
+    assert data["bold"].shape == (41, 80)  # 30 s of BOLD at TR 0.72 s
+    np.testing.assert_allclose(data["fc_empirical"], bmx.datasets.load_dataset("hcp").group_fc)
+    # a coupled network reproduces part of the empirical FC structure
+    assert float(data["r"]) > 0.2
+    png = (tmp_path / "hcp_demo.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_simulate_from_arguments_and_config(tmp_path, capsys):
+    out = tmp_path / "sim.npz"
+    assert main(["simulate", "--model", "Hopf", "--param", "a=0.25", "--duration", "300",
+                 "--dt", "0.5", "--transient", "100", "--n-nodes", "2", "--out",
+                 str(out)]) == 0
+    d = np.load(out)
+    assert d["x"].shape == (400, 2)
+    np.testing.assert_allclose(np.hypot(d["x"], d["y"])[-1], 0.5, atol=1e-3)  # sqrt(a)
+    cfg = tmp_path / "sim.toml"
+    cfg.write_text('[model]\nname = "WilsonCowan"\n[simulate]\nduration = 200.0\ndt = 0.5\n'
+                   '[network]\nconnectome = "example_connectome"\ncoupling = 0.1\nspeed = 10.0\n'
+                   'noise = 0.01\n')
+    assert main(["simulate", "--config", str(cfg), "--out", str(out)]) == 0
+    assert np.load(out)["E"].shape == (400, 4)
+    capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_fit_from_a_config(tmp_path, capsys):
+    cfg = tmp_path / "fit.toml"
+    cfg.write_text("""
+[model]
+name = "Hopf"
+params = { a = -2e-5, omega = 2e-4 }
+[network]
+connectome = "hcp"
+coupling = 1e-3
+speed = 5.0
+noise = 6e-4
+[simulate]
+duration = 12000.0
+dt = 1.0
+transient = 2000.0
+[fit]
+parameters = ["coupling.k"]
+constraints = { "coupling.k" = "positive" }
+method = "adam"
+learning_rate = 0.2
+steps = 2
+""")
+    out = tmp_path / "fit.npz"
+    assert main(["fit", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    d = np.load(out)
+    assert d["history"].shape == (2,) and np.isfinite(d["best_loss"])
+    assert "best FC correlation" in capsys.readouterr().out
 
 
 def test_bad_arguments_exit_with_a_message(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["demo", "--out", str(tmp_path), "--duration", "1000", "--dt", "0.3"])
+        main(["simulate", "--model", "Hopf", "--duration", "1000", "--dt", "0.3",
+              "--out", str(tmp_path / "x.npz")])
     assert exc.value.code == 2
     assert "not a whole number of steps" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["simulate", "--model", "Hofp", "--duration", "10", "--dt", "1"])
+    assert "available" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["simulate", "--model", "Hopf", "--param", "b=1", "--duration", "10", "--dt", "1"])
+    assert "no parameter" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(tmp_path / "missing.toml")])
+    assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["no-such-command"])
 
@@ -36,4 +103,8 @@ def test_bad_arguments_exit_with_a_message(tmp_path, capsys):
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "brainmass_eqx.cli", "--help"],
                          capture_output=True, text=True, check=True)
-    assert "demo" in out.stdout and "models" in out.stdout
+    for cmd in ("demo", "models", "datasets", "simulate", "fit"):
+        assert cmd in out.stdout
+    sub = subprocess.run([sys.executable, "-m", "brainmass_eqx.cli", "fit", "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "--config" in sub.stdout
