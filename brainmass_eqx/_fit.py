@@ -165,6 +165,14 @@ def _value_batch(flats, unravel, static, loss_fn, data):
     return jax.vmap(lambda f: _loss_u(unravel(f), static, loss_fn, data))(flats)
 
 
+def _safe_value(x, unravel, static, loss_fn, data, dtype) -> float:
+    """One loss evaluation; a failed runtime check (e.g. `max_steps` reached) counts as NaN."""
+    try:
+        return float(_value_flat(jnp.asarray(x, dtype), unravel, static, loss_fn, data))
+    except eqx.EquinoxRuntimeError:
+        return math.nan
+
+
 # ------------------------------------------------------------------------------- bookkeeping
 
 
@@ -335,9 +343,14 @@ class Fitter(eqx.Module):
         step = start
         try:
             for step in range(start, steps):
-                loss, finite, new_params, new_state, updates = _grad_step(
-                    params, opt_state, static, self.loss, opt, data)
-                loss = float(loss)
+                try:
+                    loss, finite, new_params, new_state, updates = _grad_step(
+                        params, opt_state, static, self.loss, opt, data)
+                    loss = float(loss)
+                except eqx.EquinoxRuntimeError:
+                    # a runtime check inside the loss failed (e.g. the solver reached
+                    # max_steps): a non-finite evaluation, handled like NaN below
+                    loss, finite = math.nan, False
                 if bool(finite) and tracker.record(loss, params):
                     consecutive = 0
                     last_good = (params, new_state, updates)
@@ -411,8 +424,14 @@ class Fitter(eqx.Module):
                 cands = [opt.ask() for _ in range(n)]
                 xs = np.stack([c.value for c in cands])
                 pad = np.concatenate([xs, np.repeat(xs[-1:], m.num_workers - n, 0)])
-                losses = np.asarray(_value_batch(jnp.asarray(pad, dtype), unravel, static,
-                                                 self.loss, data), float)[:n]
+                try:
+                    losses = np.asarray(_value_batch(jnp.asarray(pad, dtype), unravel, static,
+                                                     self.loss, data), float)[:n]
+                except eqx.EquinoxRuntimeError:
+                    # a runtime check failed (e.g. the solver hit max_steps) for some
+                    # candidate: evaluate them one by one so that only the culprits fail
+                    losses = np.array([_safe_value(x, unravel, static, self.loss, data, dtype)
+                                       for x in xs])
                 finite_losses = [h for h in tracker.history if math.isfinite(h)]
                 finite_losses += [float(v) for v in losses if math.isfinite(v)]
                 # nevergrad cannot take NaN/inf: a non-finite candidate is told a loss worse
@@ -465,14 +484,17 @@ class Fitter(eqx.Module):
         n_iter = [0]
 
         def fun(x):
-            loss = float(_value_flat(jnp.asarray(x, dtype), unravel, static, self.loss, data))
+            loss = _safe_value(x, unravel, static, self.loss, data, dtype)
             tracker.record(loss, unravel(jnp.asarray(x, dtype)))
             return loss if math.isfinite(loss) else 1e300
 
         def fun_grad(x):
-            loss, g = _value_and_grad_flat(jnp.asarray(x, dtype), unravel, static, self.loss,
-                                           data)
-            loss, g = float(loss), np.asarray(g, float)
+            try:
+                loss, g = _value_and_grad_flat(jnp.asarray(x, dtype), unravel, static,
+                                               self.loss, data)
+                loss, g = float(loss), np.asarray(g, float)
+            except eqx.EquinoxRuntimeError:  # e.g. max_steps reached: a failed evaluation
+                loss, g = math.nan, np.zeros(np.shape(x))
             finite = tracker.record(loss, unravel(jnp.asarray(x, dtype)))
             if not (finite and np.all(np.isfinite(g))):
                 # steer the line search back: a huge value with a zero gradient

@@ -239,3 +239,20 @@ def test_unwrap_and_constrain():
     assert spec["b"] is False and spec["a"].raw is True
     grads = jax.grad(lambda w: jnp.sum(bmx.unwrap(w)["a"]))(wrapped)
     np.testing.assert_allclose(grads["a"].raw, net_like["a"], rtol=1e-6)  # d exp(u)/du = x
+
+
+def test_runtime_errors_in_the_loss_count_as_failed_evaluations():
+    import equinox as eqx
+
+    def loss(m, t):
+        # a runtime check that fails for a > 1.0, like a solver reaching max_steps
+        a = eqx.error_if(m.a, m.a > 1.0, "solver failed")
+        return (a - t) ** 2
+
+    for method, steps in [(optax.sgd(0.6), 30), (bmx.Nevergrad("TwoPointsDE", budget=32,
+                                                                num_workers=8), None),
+                          (bmx.Scipy("Nelder-Mead"), 60), (bmx.Scipy("L-BFGS-B"), 30)]:
+        res = bmx.fit(bmx.Hopf(a=0.0), loss, jnp.asarray(0.95), where=lambda m: m.a,
+                      method=method, steps=steps)
+        assert math.isfinite(res.best_loss) and float(res.best_params[0]) <= 1.0, method
+        assert float(res.best_params[0]) > 0.7, method

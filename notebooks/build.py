@@ -1,0 +1,129 @@
+"""Write the tutorial notebooks from the cells below (run: `.venv/bin/python notebooks/build.py`).
+
+The notebooks are committed without outputs and executed by `tests/test_notebooks.py` (a slow
+test, run in CI), so they cannot rot. Keep each one under a minute on two CPU cores.
+"""
+
+import pathlib
+
+import nbformat
+
+
+HERE = pathlib.Path(__file__).parent
+
+NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
+    "01_quickstart.ipynb": [
+        ("md", "# Quickstart\n\nBuild a model, simulate it, take a gradient through the solve."),
+        ("code", "import jax, jax.numpy as jnp\nimport brainmass_eqx as bmx\n\n"
+                 "model = bmx.Hopf(a=jnp.array([-0.05, 0.25, 1.0]))\n"
+                 "sim = bmx.simulate(model, 1000.0, 0.5, transient=200.0)\n"
+                 "sim['x'].shape, jnp.hypot(sim['x'], sim['y'])[-1]  # radius sqrt(max(a, 0))"),
+        ("code", "def loss(a):\n"
+                 "    s = bmx.simulate(bmx.Hopf(a=a), 400.0, 0.5, transient=200.0, "
+                 "monitors=['x'])\n"
+                 "    return (jnp.sqrt(2 * jnp.mean(s['x'] ** 2)) - 1.2) ** 2\n\n"
+                 "jax.value_and_grad(loss)(0.5)"),
+        ("code", "fig, ax = bmx.viz.plot_timeseries(sim.ts, sim['x'], labels=['-0.05', '0.25', "
+                 "'1.0'])"),
+    ],
+    "02_whole_brain_hcp.ipynb": [
+        ("md", "# A whole-brain network on the HCP connectome\n\nDelays from fibre lengths, "
+               "noise, BOLD at the HCP TR, and the FC compared with the empirical FC."),
+        ("code", "import jax, jax.numpy as jnp\nimport brainmass_eqx as bmx\n"
+                 "from brainmass_eqx.cli import hcp_demo_network\n\n"
+                 "data = bmx.datasets.load_dataset('hcp')\n"
+                 "net = hcp_demo_network(data)  # Hopf nodes at each region's BOLD peak frequency\n"
+                 "sim = bmx.simulate(net, 60_000.0, 1.0, transient=10_000.0, "
+                 "key=jax.random.key(0),\n"
+                 "                   monitors={'bold': bmx.BalloonWindkessel(on='x', "
+                 "period=data.tr)})\n"
+                 "sim['bold'].shape"),
+        ("code", "fc = bmx.metrics.fc(sim['bold'])\n"
+                 "print('FC correlation:', float(bmx.metrics.matrix_correlation(fc, "
+                 "data.group_fc)))\n"
+                 "fig, axes = bmx.viz.plot_fc_comparison(fc, data.group_fc)"),
+    ],
+    "03_fitting_with_gradients.ipynb": [
+        ("md", "# Fitting with gradients\n\nThe seeds' teaser: recover a Hopf bifurcation "
+               "parameter from a settled amplitude, with Adam through the solve."),
+        ("code", "import diffrax, jax.numpy as jnp, optax\nimport brainmass_eqx as bmx\n\n"
+                 "Y0 = {'x': jnp.full((1,), 0.5), 'y': jnp.zeros(1)}\n\n"
+                 "def amplitude(m):\n"
+                 "    s = bmx.simulate(m, 400.0, 0.1, monitors=['x'], transient=200.0,\n"
+                 "                     solver=diffrax.Heun(), y0=Y0)\n"
+                 "    return jnp.sqrt(2.0 * jnp.mean(s['x'] ** 2))\n\n"
+                 "def loss(m, target):\n    return (amplitude(m) - target) ** 2\n\n"
+                 "target = amplitude(bmx.Hopf(a=1.5, omega=0.3))\n"
+                 "res = bmx.fit(bmx.Hopf(a=0.1, omega=0.3), loss, target, where=lambda m: m.a,\n"
+                 "              constraints=bmx.Positive(), method=optax.adam(0.1), steps=120)\n"
+                 "res.best_params, res.best_loss, res.termination"),
+        ("code", "fig, ax = bmx.viz.plot_fit_history(res)"),
+        ("md", "A real-data version (81 parameters through delays and BOLD, FC r = 0.68) is "
+               "`benchmarks/fit_hcp.py`; here a few steps of it on a short window:"),
+        ("code", "import jax\nfrom brainmass_eqx.cli import hcp_demo_network\n"
+                 "data = bmx.datasets.load_dataset('hcp')\n"
+                 "net = hcp_demo_network(data, coupling=1e-3)\n"
+                 "mon = {'bold': bmx.BalloonWindkessel(on='x', period=data.tr)}\n"
+                 "obj = bmx.objectives.fc_corr(precomputed_target=True)\n\n"
+                 "def fc_loss(m, target, key):\n"
+                 "    s = bmx.simulate(m, 30_000.0, 1.0, transient=5_000.0, key=key, "
+                 "monitors=mon)\n"
+                 "    return obj(s['bold'], target)\n\n"
+                 "r = bmx.fit(net, fc_loss, data.group_fc, jax.random.key(0),\n"
+                 "            where=lambda m: (m.coupling.k, m.node.a),\n"
+                 "            constraints=(bmx.Positive(), bmx.Bounded(-2e-4, 2e-4)),\n"
+                 "            method=optax.adam(0.1), steps=3)\n"
+                 "1 - r.history"),
+    ],
+    "04_gradient_free_fitting.ipynb": [
+        ("md", "# Gradient-free fitting\n\nThe same loss, minimised by nevergrad (a vmapped "
+               "population per generation) and scipy."),
+        ("code", "import diffrax, jax.numpy as jnp\nimport brainmass_eqx as bmx\n\n"
+                 "def loss(m, target):\n"
+                 "    # fixed Heun steps: a wild candidate gives inf/NaN (skipped), never a\n"
+                 "    # max_steps error (which the fitter also treats as a failed evaluation)\n"
+                 "    s = bmx.simulate(m, 300.0, 0.1, monitors=['x'], transient=100.0,\n"
+                 "                     solver=diffrax.Heun(),\n"
+                 "                     y0={'x': jnp.full((1,), 0.5), 'y': jnp.zeros(1)})\n"
+                 "    return (jnp.sqrt(2.0 * jnp.mean(s['x'] ** 2)) - target) ** 2\n\n"
+                 "for method in [bmx.Nevergrad('CMA', budget=48, num_workers=8),\n"
+                 "               bmx.Scipy('Nelder-Mead'), bmx.Scipy('L-BFGS-B')]:\n"
+                 "    r = bmx.fit(bmx.Hopf(a=0.1), loss, jnp.asarray(1.0), where=lambda m: m.a,\n"
+                 "                constraints=bmx.Positive(), method=method, steps=60)\n"
+                 "    print(type(method).__name__, float(r.best_params[0]), r.n_evaluations)"),
+    ],
+    "05_choosing_a_model.ipynb": [
+        ("md", "# Choosing a model\n\nThe catalogue is generated from the code."),
+        ("code", "import brainmass_eqx as bmx\nprint(bmx.list_models.to_table())"),
+        ("code", "fig, ax = bmx.viz.plot_phase_plane(bmx.FitzHughNagumo(), xlim=(-2.5, 2.5), "
+                 "ylim=(-1.5, 2.5))"),
+    ],
+    "06_training_on_tasks.ipynb": [
+        ("md", "# Training on tasks\n\nA HORN network learns delayed match-to-sample with "
+               "`bmx.train`: minibatches, epochs, a held-out metric."),
+        ("code", "import jax, optax\nimport brainmass_eqx as bmx\n\n"
+                 "task = bmx.datasets.load_dataset('delayed_match_task', n_samples=512)\n"
+                 "net = bmx.HORNSeqNetwork(2, 64, 2, key=jax.random.key(0), alpha=0.2)\n"
+                 "res = bmx.train(net, task.inputs, task.targets, key=jax.random.key(1),\n"
+                 "                validation=(task.val_inputs, task.val_targets),\n"
+                 "                optimizer=optax.adam(3e-2), epochs=20, batch_size=32,\n"
+                 "                where=bmx.HORNSeqNetwork.connection_weights, "
+                 "target_metric=0.99)\n"
+                 "res.history['val_metric'], res.termination"),
+        ("code", "fig, ax = bmx.viz.plot_fit_history(res, title='HORN training')"),
+    ],
+}
+
+
+def main() -> None:
+    for name, cells in NOTEBOOKS.items():
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        nb.cells = [nbformat.v4.new_markdown_cell(src) if kind == "md"
+                    else nbformat.v4.new_code_cell(src) for kind, src in cells]
+        nbformat.write(nb, HERE / name)
+
+
+if __name__ == "__main__":
+    main()
