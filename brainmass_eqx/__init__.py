@@ -93,7 +93,12 @@ from ._params import (
 )
 from ._simulate import Simulation as Simulation, simulate as simulate
 from ._solvers import RK4 as RK4
-from ._train import Trainer as Trainer, TrainResult as TrainResult, train as train
+from ._train import (
+    Readout as Readout,
+    Trainer as Trainer,
+    TrainResult as TrainResult,
+    train as train,
+)
 from ._units import CANONICAL_UNITS as CANONICAL_UNITS, param as param
 
 

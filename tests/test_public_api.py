@@ -58,6 +58,7 @@ EXPECTED = {
     "train",
     "Trainer",
     "TrainResult",
+    "Readout",
     "fit",
     "FitResult",
     "Fitter",

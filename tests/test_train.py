@@ -162,3 +162,19 @@ def test_jansen_rit_trained_to_a_target_frequency():
                     where=lambda m: (m.node.a, m.node.b), constraints=bmx.Positive())
     assert res.history["val_metric"][0] < -0.3 or res.history["train_loss"][0] > 0.3
     assert res.history["val_metric"][res.best_epoch] > -0.3  # within 0.3 Hz of 12 Hz
+
+
+def test_readout_on_a_horn_layer_learns_the_task():
+    task = bmx.datasets.load_dataset("delayed_match_task", n_samples=256)
+    k1, k2 = jax.random.split(jax.random.key(2))
+    layer = bmx.HORNSeqLayer(2, 32, key=k1, alpha=0.2)
+    model = bmx.Readout(layer, 32, 2, key=k2)
+    assert jax.vmap(model)(task.inputs[:5]).shape == (5, 2)
+    res = bmx.train(model, task.inputs, task.targets, key=jax.random.key(3),
+                    validation=(task.val_inputs, task.val_targets), optimizer=optax.adam(3e-2),
+                    epochs=25, batch_size=32, target_metric=0.99,
+                    where=lambda m: (m.core.w_ih, m.core.b_ih, m.core.w_hh, m.core.b_hh,
+                                     m.linear.weight, m.linear.bias))
+    assert res.history["val_metric"].max() >= 0.95
+    with pytest.raises(ValueError, match="Readout.core"):
+        bmx.Readout(layer, 16, 2, key=k2)(task.inputs[0])
