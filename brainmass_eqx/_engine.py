@@ -47,6 +47,9 @@ class ScanConfig(eqx.Module):
     stochastic: bool
 
 
+_NOISE_BLOCK = 4
+
+
 def _chunk_size(n: int) -> int:
     # sqrt(n) top-level blocks per checkpointed chunk: reverse-mode memory ~ O(sqrt(n)), not O(n)
     return max(1, int(round(math.sqrt(n))))
@@ -132,10 +135,15 @@ def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanC
 
     noise_keys = tuple(net.noise.diffusion(y0, net.noise_states)) if cfg.stochastic else ()
 
-    def increments(start):
+    # Increments are drawn once per block of at least `_NOISE_BLOCK` steps (the smallest
+    # level that long, else the top level): one threefry call per step costs microseconds.
+    noise_depth = next((d for d, size in enumerate(levels) if size >= _NOISE_BLOCK),
+                       len(levels) - 1)
+
+    def increments(start, size):
         keys = jax.random.split(jax.random.fold_in(key, start), len(noise_keys))
         sqrt_dt = jnp.sqrt(jnp.asarray(dt, dtype))
-        dw = {name: sqrt_dt * jax.random.normal(kk, (m_block, *y0[name].shape), dtype)
+        dw = {name: sqrt_dt * jax.random.normal(kk, (size, *y0[name].shape), dtype)
               for name, kk in zip(noise_keys, keys)}
         # without the barrier XLA recomputes the threefry draws inside every consumer
         return jax.lax.optimization_barrier(dw)
@@ -157,9 +165,8 @@ def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanC
     solver_state0 = solver.init(terms_for(init_dw), zero, h, yy0, (dummy_rows, 0, zero))
 
     def make_superblock(record: bool):
-        def base_block(carry, start, rows):
+        def base_block(carry, start, rows, dws):
             y, buf, solver_state, y_final = carry
-            dws = increments(start) if cfg.stochastic else None
 
             def step_fn(carry, k):
                 y, solver_state, y_final = carry
@@ -183,27 +190,32 @@ def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanC
                 buf = buf.write(start, pres)
             return (y, buf, solver_state, y_final), outs
 
-        def level(depth, carry, start, rows):
-            # rows: the delayed sums of the coarser levels for this block's step ends
+        def level(depth, carry, start, rows, dws):
+            # rows: the delayed sums of the coarser levels for this block's step ends;
+            # dws: this block's noise increments (drawn at `noise_depth`)
             size = levels[depth]
+            if cfg.stochastic and depth == noise_depth:
+                dws = increments(start, size)
             if plan is not None and plan.groups[depth].per_target:
                 own = carry[1].read(plan.groups[depth], start, size + 1, group_w[depth])
                 rows = own if rows is None else rows + own
             if rows is None:
                 rows = jnp.zeros((size + 1, n_channels, n), dtype)
             if depth == 0:
-                return base_block(carry, start, rows)
+                return base_block(carry, start, rows, dws)
             sub = levels[depth - 1]
 
             def body(carry, j):
                 sub_rows = jax.lax.dynamic_slice_in_dim(rows, j * sub, sub + 1)
-                return level(depth - 1, carry, start + j * sub, sub_rows)
+                sub_dws = None if dws is None else jax.tree.map(
+                    lambda v: jax.lax.dynamic_slice_in_dim(v, j * sub, sub), dws)
+                return level(depth - 1, carry, start + j * sub, sub_rows, sub_dws)
 
             carry, outs = jax.lax.scan(body, carry, jnp.arange(size // sub, dtype=jnp.int32))
             return carry, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
 
         def superblock_fn(carry, b):
-            return level(len(levels) - 1, carry, b * superblock, None)
+            return level(len(levels) - 1, carry, b * superblock, None, None)
 
         return superblock_fn
 
