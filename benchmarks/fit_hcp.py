@@ -21,24 +21,18 @@ import time
 import diffrax as dfx
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 import brainmass_eqx as bmx
+from brainmass_eqx.cli import hcp_demo_network
 
 
-def build(data, speed=5.0):
-    bold = data.bold  # (subjects, time, regions)
-    z = (bold - bold.mean(axis=1, keepdims=True)) / bold.std(axis=1, keepdims=True)
-    # per-region peak frequency of the empirical BOLD in the resting band, averaged over subjects
-    peaks = jnp.stack([bmx.metrics.peak_frequency(z[s], data.tr, fmin=0.01, fmax=0.1,
-                                                  nperseg=256) for s in range(z.shape[0])])
-    f_hz = jnp.mean(peaks, axis=0)
-    node = bmx.Hopf(a=jnp.full(80, -0.02e-3), omega=2 * jnp.pi * f_hz / 1000.0)
-    net = bmx.Network(node, data.connectome, coupling=bmx.DiffusiveCoupling(k=0.5e-3),
-                      speed=speed, noise=bmx.AdditiveNoise(sigma=0.02 / np.sqrt(1000.0)))
-    return net, f_hz
+def build(data):
+    """The CLI demo's network (Hopf nodes at each region's empirical BOLD peak frequency, 5 mm/ms
+    delays, additive noise), started from a weaker coupling."""
+    net = hcp_demo_network(data, coupling=0.5e-3)
+    return net, net.node.omega * 1000.0 / (2 * np.pi)
 
 
 def make_loss(duration_ms, transient_ms, dt):

@@ -15,7 +15,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, PyTree
 
-from ._params import AbstractConstraint, Bounded, constrain, unwrap
+from ._params import AbstractConstraint, Bounded, _is_constrained, constrain, unwrap
 
 
 # ------------------------------------------------------------------------------------ methods
@@ -133,13 +133,19 @@ def _loss_u(params, static, loss_fn, data):
     return loss_fn(unwrap(eqx.combine(params, static)), *data)
 
 
+def optax_update(optimizer, grads, opt_state, params):
+    """One optax update: `(new_params, new_opt_state, updates)`. optax relies on standard dtype
+    promotion (e.g. `b1 ** count` with an int count), so it runs under it whatever the
+    user's setting."""
+    with jax.numpy_dtype_promotion("standard"):
+        updates, new_state = optimizer.update(grads, opt_state, params)
+    return eqx.apply_updates(params, updates), new_state, updates
+
+
 @eqx.filter_jit
 def _grad_step(params, opt_state, static, loss_fn, optimizer, data):
     loss, grads = eqx.filter_value_and_grad(_loss_u)(params, static, loss_fn, data)
-    # optax relies on standard dtype promotion (e.g. `b1 ** count` with an int count)
-    with jax.numpy_dtype_promotion("standard"):
-        updates, new_state = optimizer.update(grads, opt_state, params)
-    new_params = eqx.apply_updates(params, updates)
+    new_params, new_state, updates = optax_update(optimizer, grads, opt_state, params)
     finite = jnp.isfinite(loss) & jnp.all(jnp.asarray(
         [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
     return loss, finite, new_params, new_state, updates
@@ -188,6 +194,7 @@ class _Tracker:
         self.best_loss = math.inf
         self.best_params: Any = None
         self.nonfinite = 0
+        self.worst_finite = 0.0  # largest |loss| seen: nevergrad's penalty for failures
         self.stop_reason: str | None = None
         self.callbacks = tuple(callbacks)
         self.bar = None
@@ -203,6 +210,7 @@ class _Tracker:
             self.history.append(float("nan"))
             return False
         self.history.append(loss)
+        self.worst_finite = max(self.worst_finite, abs(loss))
         if loss < self.best_loss:
             self.best_loss, self.best_params = loss, params
         return True
@@ -351,16 +359,13 @@ class Fitter(eqx.Module):
                     # a runtime check inside the loss failed (e.g. the solver reached
                     # max_steps): a non-finite evaluation, handled like NaN below
                     loss, finite = math.nan, False
-                if bool(finite) and tracker.record(loss, params):
+                if bool(finite):  # `finite` covers the loss and its gradient
+                    tracker.record(loss, params)
                     consecutive = 0
                     last_good = (params, new_state, updates)
                     params, opt_state = new_params, new_state
                 else:
-                    if math.isfinite(loss):  # finite loss but non-finite gradient
-                        tracker.nonfinite += 1
-                        tracker.history.append(float("nan"))
-                    else:
-                        tracker.record(loss, params)
+                    tracker.record(math.nan, params)
                     consecutive += 1
                     if last_good is None or consecutive > self.max_nonfinite:
                         where = "at the start" if last_good is None else \
@@ -406,9 +411,11 @@ class Fitter(eqx.Module):
         if resume and ckpt is not None and ckpt.with_suffix(".ng").exists():
             opt = ng.optimizers.base.Optimizer.load(ckpt.with_suffix(".ng"))
             meta = json.loads(ckpt.with_suffix(".json").read_text())
-            tracker.history = [float(h) for h in meta["history"]]
+            tracker.history = [math.nan if h is None else float(h) for h in meta["history"]]
             tracker.best_loss = meta["best_loss"]
             tracker.nonfinite = meta["nonfinite"]
+            tracker.worst_finite = max([0.0] + [abs(h) for h in tracker.history
+                                                if math.isfinite(h)])
             if meta.get("best_flat") is not None:
                 tracker.best_params = unravel(jnp.asarray(meta["best_flat"], dtype))
         if opt is None:
@@ -432,11 +439,11 @@ class Fitter(eqx.Module):
                     # candidate: evaluate them one by one so that only the culprits fail
                     losses = np.array([_safe_value(x, unravel, static, self.loss, data, dtype)
                                        for x in xs])
-                finite_losses = [h for h in tracker.history if math.isfinite(h)]
-                finite_losses += [float(v) for v in losses if math.isfinite(v)]
                 # nevergrad cannot take NaN/inf: a non-finite candidate is told a loss worse
                 # than any seen
-                penalty = 10.0 * max([1.0] + [abs(v) for v in finite_losses])
+                worst = max([tracker.worst_finite] + [abs(float(v)) for v in losses
+                                                      if math.isfinite(v)])
+                penalty = 10.0 * max(1.0, worst)
                 for c, x, loss in zip(cands, xs, losses):
                     finite = tracker.record(float(loss), unravel(jnp.asarray(x, dtype)))
                     opt.tell(c, float(loss) if finite else penalty)
@@ -542,8 +549,8 @@ class Fitter(eqx.Module):
 
         m: Scipy = self.method
         # DE searches the box of the constrained values; every fitted array must be Bounded
-        nodes = [x for x in jax.tree.leaves(wrapped, is_leaf=lambda x: hasattr(x, "constraint"))
-                 if hasattr(x, "constraint")]
+        nodes = [x for x in jax.tree.leaves(wrapped, is_leaf=_is_constrained)
+                 if _is_constrained(x)]
         lo, hi = [], []
         for node in nodes:
             if not isinstance(node.constraint, Bounded):

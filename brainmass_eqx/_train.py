@@ -13,7 +13,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from ._fit import _load, _save
+from ._fit import _load, _save, optax_update
 from ._params import AbstractConstraint, constrain, unwrap
 from .metrics._objectives import AbstractObjective, accuracy, cross_entropy
 
@@ -69,9 +69,8 @@ def _train_step(params, opt_state, static, optimizer, loss_fn, xs, ys, idx, mask
         return jnp.sum(w.astype(losses.dtype) * losses) / jnp.sum(w).astype(losses.dtype)
 
     loss, grads = eqx.filter_value_and_grad(batch_loss)(params)
-    with jax.numpy_dtype_promotion("standard"):
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-    return loss, eqx.apply_updates(params, updates), opt_state
+    new_params, opt_state, _ = optax_update(optimizer, grads, opt_state, params)
+    return loss, new_params, opt_state
 
 
 @eqx.filter_jit

@@ -110,9 +110,7 @@ class Gamma(AbstractHRFKernel):
     duration: float = _duration_field(20.0)
 
     def response(self, t: Array) -> Array:
-        x = jnp.maximum(t, 0.0) / self.tau
-        log_h = jsp.xlogy(self.n - 1.0, x) - x - jsp.gammaln(self.n) - jnp.log(self.tau)
-        return jnp.where(t >= 0, jnp.exp(log_h), 0.0)
+        return _gamma_pdf(t, self.n, self.tau)
 
     def peak_time(self) -> Array:
         """The closed-form time of the maximum, in s."""

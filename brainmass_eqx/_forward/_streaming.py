@@ -6,6 +6,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._stats import corr_from_cov
 from ._monitor import AbstractMonitor, Signal
 
 
@@ -59,14 +60,7 @@ class StreamingFC(AbstractMonitor):
         cov = (cov + cov.T) / 2
         if self.covariance:
             return cov
-        var = jnp.diagonal(cov)
-        ok = var > 0
-        std = jnp.sqrt(jnp.where(ok, var, 1.0))  # safe where: no NaN gradient at var = 0
-        denom = jnp.where(ok[:, None] & ok[None, :], jnp.outer(std, std), 1.0)
-        corr = jnp.where(ok[:, None] & ok[None, :], cov / denom, 0.0)
-        corr = jnp.clip(corr, -1.0, 1.0)
-        n = corr.shape[0]
-        return jnp.where(jnp.eye(n, dtype=bool), 1.0, corr).astype(cov.dtype)
+        return corr_from_cov(cov)
 
     def validate(self, dt: float, n_record: int) -> None:
         del dt, n_record

@@ -9,6 +9,7 @@ from ._fc import (
     fcd as fcd,
     ks_distance as ks_distance,
     matrix_correlation as matrix_correlation,
+    matrix_rmse as matrix_rmse,
     pearson as pearson,
     sliding_fc as sliding_fc,
     upper_triangle as upper_triangle,

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._stats import corr_from_cov as _corr_from_cov
 from .._units import to_ms
 
 
@@ -19,16 +20,6 @@ def _as_timeseries(x: Any, name: str) -> Array:
     if x.shape[0] < 2:
         raise ValueError(f"`{name}` needs at least 2 time points, got {x.shape[0]}.")
     return x
-
-
-def _corr_from_cov(cov: Array) -> Array:
-    var = jnp.diagonal(cov)
-    ok = var > 0
-    std = jnp.sqrt(jnp.where(ok, var, 1.0))  # safe where: finite gradients for flat signals
-    both = ok[:, None] & ok[None, :]
-    corr = jnp.where(both, cov / (std[:, None] * std[None, :]), 0.0)
-    corr = jnp.clip(corr, -1.0, 1.0)
-    return jnp.where(jnp.eye(cov.shape[0], dtype=bool), 1.0, corr).astype(cov.dtype)
 
 
 def fc(x: Float[Array, "time regions"]) -> Float[Array, "regions regions"]:
@@ -84,7 +75,13 @@ def fc_rmse(x: Float[Array, "time regions"], y: Float[Array, "time regions"]
             ) -> Float[Array, ""]:
     """Root-mean-square difference of the upper triangles of `fc(x)` and `fc(y)` (the unit
     diagonals carry no information and are excluded)."""
-    d = upper_triangle(fc(x)) - upper_triangle(fc(y))
+    return matrix_rmse(fc(x), fc(y))
+
+
+def matrix_rmse(a: Float[Array, "n n"], b: Float[Array, "n n"]) -> Float[Array, ""]:
+    """Root-mean-square difference of the upper triangles (diagonal excluded) of two square
+    matrices."""
+    d = upper_triangle(a) - upper_triangle(b)
     return jnp.sqrt(jnp.mean(d * d))
 
 

@@ -15,6 +15,7 @@ from ._fc import (
     fcd,
     ks_distance,
     matrix_correlation,
+    matrix_rmse,
     upper_triangle,
     wasserstein_distance,
 )
@@ -67,8 +68,7 @@ class _FCRMSE(AbstractObjective):
 
     def __call__(self, prediction, target):
         target_fc = target if self.precomputed_target else fc(target)
-        d = upper_triangle(fc(prediction)) - upper_triangle(target_fc)
-        return jnp.sqrt(jnp.mean(d * d))
+        return matrix_rmse(fc(prediction), target_fc)
 
 
 @final
