@@ -174,3 +174,15 @@ def test_fc_corr_gradient_through_a_simulation_matches_finite_differences(x64):
     fd = finite_difference_grad(loss, k, eps=1e-6)
     assert abs(float(g)) > 1e-4  # the loss does depend on k
     np.testing.assert_allclose(g, fd, rtol=1e-5)
+
+
+def test_fc_rmse_matches_numpy_upper_triangles():
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(2, 300, 5))
+    iu = np.triu_indices(5, 1)
+    d = np.corrcoef(x.T)[iu] - np.corrcoef(y.T)[iu]
+    expected = np.sqrt(np.mean(d**2))
+    got = metrics.fc_rmse(jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32))
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    with pytest.raises(ValueError, match="square"):
+        metrics.matrix_rmse(jnp.ones((2, 3)), jnp.ones((2, 3)))
