@@ -53,23 +53,18 @@ class EdgeGroup:
         return int(self.valid.array.sum())
 
     @staticmethod
-    def from_edges(n_nodes: int, targets: np.ndarray, sources: np.ndarray, lags: np.ndarray,
-                   fractions: np.ndarray) -> "EdgeGroup":
-        counts = np.bincount(targets, minlength=n_nodes)
-        k = int(counts.max()) if targets.size else 0
-        src = np.zeros((n_nodes, k), np.int32)
+    def from_slots(n_nodes: int, per_target: int, targets: np.ndarray, slots: np.ndarray,
+                   sources: np.ndarray, lags: np.ndarray, fractions: np.ndarray) -> "EdgeGroup":
+        """Connection `e` goes to slot `slots[e]` of region `targets[e]`; unused slots are
+        padding."""
+        src = np.zeros((n_nodes, per_target), np.int32)
         # padding slots read a real, in-range window (the group's longest lag) with weight 0
-        lag = np.full((n_nodes, k), int(lags.max()) if lags.size else 0, np.int32)
-        frac = np.zeros((n_nodes, k))
-        valid = np.zeros((n_nodes, k), bool)
-        order = np.lexsort((sources, targets))
-        slot = np.arange(targets.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        t_sorted = targets[order]
-        src[t_sorted, slot] = sources[order]
-        lag[t_sorted, slot] = lags[order]
-        frac[t_sorted, slot] = fractions[order]
-        valid[t_sorted, slot] = True
-        return EdgeGroup(k, StaticArray(src.ravel()), StaticArray(lag.ravel()),
+        lag = np.full((n_nodes, per_target), int(lags.max()) if lags.size else 0, np.int32)
+        frac = np.zeros((n_nodes, per_target))
+        valid = np.zeros((n_nodes, per_target), bool)
+        src[targets, slots], lag[targets, slots] = sources, lags
+        frac[targets, slots], valid[targets, slots] = fractions, True
+        return EdgeGroup(per_target, StaticArray(src.ravel()), StaticArray(lag.ravel()),
                          StaticArray(frac.ravel()), StaticArray(valid.ravel()))
 
     def weights(self, weights: Float[Array, "nodes nodes"]) -> Float[Array, "nodes slots"]:
@@ -90,10 +85,18 @@ class DelayPlan:
     window's length, so long connections should be read rarely. Steps are therefore grouped in a
     hierarchy of nested blocks: `levels[0]` (the shortest delay, in steps) and then doublings,
     each block of one level holding two of the level below. A connection whose delay is at least
-    `levels[l]` steps belongs to the group of the largest such level and is read once per block
-    of that level, for all of the block's steps at once; the sums of all levels are added on the
-    way down. On the hcp connectome at 10 mm/ms and dt 0.1 ms (delays of 7 to 248 steps) most
-    connections are read once every 56 to 224 steps.
+    `levels[l]` steps may be read once per block of that level (or of any shorter one), for all
+    of the block's steps at once; the sums of all levels are added on the way down. Every level
+    reads the same number of slots per target region, and connections are spread over the
+    levels so that there are as few slots as possible and as many as possible are read rarely
+    (`_assign_slots`). On the hcp connectome at 10 mm/ms and dt 0.1 ms (delays of 7 to 248
+    steps), the 6320 connections fill 79 slots per region with no padding, 65 of them read once
+    every 56 or 112 steps.
+
+    Each group's windows lie in one contiguous slab of the buffer (from its longest delay back
+    to its shortest): a read slices that slab, then gathers and accumulates the windows slot by
+    slot (`_slab_sum`). Reads and writes have custom VJPs that update the buffer's cotangent in
+    place, so reverse mode does not allocate a buffer-sized array per read.
 
     **Fields:** `levels` (block sizes in steps, ascending), `groups` (one `EdgeGroup` per level),
     `ring` (buffer length in steps, a multiple of the largest level), `exact` (fractional
@@ -172,6 +175,10 @@ def _build_plan(edges_s: StaticArray, lengths_s: StaticArray, n_regions: int, sp
     while levels[-1] * 2 <= cap:
         levels.append(levels[-1] * 2)
     level_of = np.searchsorted(np.asarray(levels), usable, side="right") - 1
+    groups = _assign_slots(n_regions, targets, sources, lags, fractions, level_of, len(levels))
+    # levels left without slots only lengthen the blocks (and the padding of short runs)
+    while len(levels) > 1 and groups[-1].per_target == 0:
+        levels, groups = levels[:-1], groups[:-1]
     max_lag = int(lags.max())
     top = levels[-1]
     ring = -(-(max_lag + top + 1) // top) * top
@@ -183,11 +190,37 @@ def _build_plan(edges_s: StaticArray, lengths_s: StaticArray, n_regions: int, sp
             f"({delays.max():.4g} ms) is {max_lag} steps of dt = {dt} ms. Use a larger dt, "
             "a higher `speed`, or fewer regions."
         )
-    groups = tuple(
-        EdgeGroup.from_edges(n_regions, targets[m], sources[m], lags[m], fractions[m])
-        for m in (level_of == level for level in range(len(levels)))
-    )
     return DelayPlan(levels=tuple(levels), groups=groups, ring=ring, exact=exact)
+
+
+def _assign_slots(n_regions: int, targets: np.ndarray, sources: np.ndarray, lags: np.ndarray,
+                  fractions: np.ndarray, level_of: np.ndarray, n_levels: int
+                  ) -> tuple[EdgeGroup, ...]:
+    r"""Slots per target at each level, with as little padding and as many slots as high as
+    possible.
+
+    A connection may be read at its own level or at any lower one (its window is in the buffer
+    for every shorter block too). Every level has the same number of slots per target, so the
+    levels' cumulative slot counts must cover the target with the most connections up to that
+    level, $P_l = \max_i \#\{e \to i : \text{level}(e) \le l\}$; taking exactly these
+    prefix counts uses the fewest slots at every level, and since a slot costs less the longer
+    its block, this also is the cheapest assignment. Each target's connections, sorted by level,
+    fill its slots from the bottom up: on the fully connected hcp connectome no slot is padding.
+    """
+    counts = np.zeros((n_regions, n_levels), np.int64)
+    np.add.at(counts, (targets, level_of), 1)
+    prefix = np.concatenate([[0], np.cumsum(counts, axis=1).max(axis=0)])
+    order = np.lexsort((lags, level_of, targets))
+    t_sorted = targets[order]
+    rank = np.arange(targets.size) - np.searchsorted(t_sorted, t_sorted)
+    level = np.searchsorted(prefix, rank, side="right") - 1
+    groups = []
+    for lv in range(n_levels):
+        e = order[level == lv]
+        groups.append(EdgeGroup.from_slots(
+            n_regions, int(prefix[lv + 1] - prefix[lv]), targets[e],
+            rank[level == lv] - prefix[lv], sources[e], lags[e], fractions[e]))
+    return tuple(groups)
 
 
 @final
@@ -215,45 +248,113 @@ class DelayBuffer(eqx.Module):
         return DelayBuffer(jnp.concatenate([data, data], axis=-1), plan)
 
     def read(self, group: EdgeGroup, start: Array, n_rows: int,
-             weights: Float[Array, "nodes slots"]) -> Float[Array, "rows channels nodes"]:
+             weights: Float[Array, "nodes slots"]
+             ) -> tuple["DelayBuffer", Float[Array, "rows channels nodes"]]:
         r"""Summed delayed input of one edge group for the `n_rows` step ends from step
         `start`: row $m$ is $\sum_j w_{ij}\,\mathrm{pre}(x_j(t_{\text{start}+m} - \tau_{ij}))$
-        over the group's connections (`weights` from `group.weights`)."""
+        over the group's connections (`weights` from `group.weights`).
+
+        Returns the buffer too, unchanged: threading it through the read lets the reverse pass
+        add the read's cotangent into the buffer's cotangent in place (a small slab), instead
+        of materialising a buffer-sized zero array per read."""
         n_channels, n_nodes = self.data.shape[:2]
         if group.per_target == 0:
-            return jnp.zeros((n_rows, n_channels, n_nodes), self.data.dtype)
-        plan = self.plan
-        window = n_rows + (1 if plan.exact else 0)
-        start = jnp.asarray(start, jnp.int32)
-        pos = (start - jnp.asarray(group.lags.array) - 1) % plan.ring
-        idx = jnp.stack([jnp.asarray(group.sources.array), pos], axis=-1)
-        dnums = jax.lax.GatherDimensionNumbers(
-            offset_dims=(1, 2), collapsed_slice_dims=(1,), start_index_map=(1, 2)
-        )
-        windows = jax.lax.gather(self.data, idx, dnums, (n_channels, 1, window),
-                                 mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
-        windows = windows.reshape(n_nodes, group.per_target, n_channels, window)
-        if plan.exact:
-            frac = jnp.asarray(group.fractions.array, weights.dtype).reshape(weights.shape)
-            w_now, w_next = weights * (1 - frac), weights * frac
-        # one batched dot per channel (batch: target region, contraction: its inputs); much
-        # faster on XLA:CPU than a scatter-add or a dot with the channel axis inside
-        rows = []
-        for p in range(n_channels):
-            win = windows[:, :, p]
-            if plan.exact:
-                r = (jnp.einsum("nk,nkw->nw", w_now, win[..., :n_rows])
-                     + jnp.einsum("nk,nkw->nw", w_next, win[..., 1:]))
-            else:
-                r = jnp.einsum("nk,nkw->nw", weights, win)
-            rows.append(r)
-        return jnp.stack(rows).transpose(2, 0, 1)
+            return self, jnp.zeros((n_rows, n_channels, n_nodes), self.data.dtype)
+        window = n_rows + (1 if self.plan.exact else 0)
+        lags = group.lags.array
+        span = int(lags.max()) - int(lags.min()) + window
+        assert span <= self.plan.ring  # the ring holds the longest delay plus a top block
+        # the group's windows all lie in one contiguous slab of the buffer
+        q = (jnp.asarray(start, jnp.int32) - int(lags.max()) - 1) % self.plan.ring
+        data, acc = _read_through(self.data, q, weights, group, span, n_rows, self.plan.exact)
+        return DelayBuffer(data, self.plan), acc.transpose(2, 1, 0)
 
     def write(self, start: Array, block_values: Float[Array, "block channels nodes"]
               ) -> "DelayBuffer":
         """Store the values of steps `start + 1 .. start + block`."""
         q = jnp.asarray(start, jnp.int32) % self.plan.ring
         vals = jnp.moveaxis(block_values, 0, -1).astype(self.data.dtype)
-        data = jax.lax.dynamic_update_slice_in_dim(self.data, vals, q, axis=-1)
-        data = jax.lax.dynamic_update_slice_in_dim(data, vals, q + self.plan.ring, axis=-1)
-        return DelayBuffer(data, self.plan)
+        return DelayBuffer(_write_twice(self.data, vals, q, self.plan.ring), self.plan)
+
+
+def _slab_sum(slab: Float[Array, "channels nodes span"], weights: Float[Array, "nodes slots"],
+              group: EdgeGroup, n_rows: int, exact: bool) -> Float[Array, "nodes channels rows"]:
+    """The weighted sum over each target's slots of its windows in `slab` (static offsets)."""
+    n_channels, n_nodes = slab.shape[:2]
+    k = group.per_target
+    window = n_rows + (1 if exact else 0)
+    lags = group.lags.array
+    sources = jnp.asarray(group.sources.array).reshape(n_nodes, k)
+    offsets = jnp.asarray((int(lags.max()) - lags).astype(np.int32)).reshape(n_nodes, k)
+    dnums = jax.lax.GatherDimensionNumbers(
+        offset_dims=(1, 2), collapsed_slice_dims=(1,), start_index_map=(1, 2))
+    if exact:
+        frac = jnp.asarray(group.fractions.array, weights.dtype).reshape(weights.shape)
+        w_now, w_next = weights * (1 - frac), weights * frac
+
+    # One slot at a time: gather every target's window in that slot, `(nodes, channels,
+    # window)`, and accumulate it weighted. XLA fuses the gather into the multiply-add, so the
+    # windows are never stored: about twice as fast as gathering all the windows and reducing
+    # them with a batched dot.
+    def add_slot(kk, acc):
+        idx = jnp.stack([sources[:, kk], offsets[:, kk]], axis=-1)
+        win = jax.lax.gather(slab, idx, dnums, (n_channels, 1, window),
+                             mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+        if exact:
+            return (acc + w_now[:, kk, None, None] * win[..., :n_rows]
+                    + w_next[:, kk, None, None] * win[..., 1:])
+        return acc + weights[:, kk, None, None] * win
+
+    acc = jnp.zeros((n_nodes, n_channels, n_rows), slab.dtype)
+    return jax.lax.fori_loop(0, k, add_slot, acc)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
+def _read_through(data, q, weights, group, span, n_rows, exact):
+    slab = jax.lax.dynamic_slice_in_dim(data, q, span, axis=-1)
+    return data, _slab_sum(slab, weights, group, n_rows, exact)
+
+
+def _read_through_fwd(data, q, weights, group, span, n_rows, exact):
+    slab = jax.lax.dynamic_slice_in_dim(data, q, span, axis=-1)
+    return (data, _slab_sum(slab, weights, group, n_rows, exact)), (slab, q, weights)
+
+
+def _read_through_bwd(group, span, n_rows, exact, residuals, cotangents):
+    slab, q, weights = residuals
+    ct_data, ct_acc = cotangents
+    _, vjp = jax.vjp(lambda s, w: _slab_sum(s, w, group, n_rows, exact), slab, weights)
+    ct_slab, ct_weights = vjp(ct_acc)
+    # in place on the running cotangent of the buffer: only the slab is touched
+    here = jax.lax.dynamic_slice_in_dim(ct_data, q, span, axis=-1)
+    ct_data = jax.lax.dynamic_update_slice_in_dim(ct_data, here + ct_slab, q, axis=-1)
+    return ct_data, None, ct_weights
+
+
+_read_through.defvjp(_read_through_fwd, _read_through_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _write_twice(data, vals, q, ring):
+    data = jax.lax.dynamic_update_slice_in_dim(data, vals, q, axis=-1)
+    return jax.lax.dynamic_update_slice_in_dim(data, vals, q + ring, axis=-1)
+
+
+def _write_twice_fwd(data, vals, q, ring):
+    return _write_twice(data, vals, q, ring), (q, jnp.zeros((0, vals.shape[-1]), vals.dtype))
+
+
+def _write_twice_bwd(ring, residuals, ct):
+    q, shape = residuals
+    width = shape.shape[-1]
+    # the values' cotangent is what both copies received; both copies were overwritten, so
+    # their cotangents end here (zeroed in place)
+    ct_vals = (jax.lax.dynamic_slice_in_dim(ct, q, width, axis=-1)
+               + jax.lax.dynamic_slice_in_dim(ct, q + ring, width, axis=-1))
+    zeros = jnp.zeros_like(ct_vals)
+    ct = jax.lax.dynamic_update_slice_in_dim(ct, zeros, q, axis=-1)
+    ct = jax.lax.dynamic_update_slice_in_dim(ct, zeros, q + ring, axis=-1)
+    return ct, ct_vals, None
+
+
+_write_twice.defvjp(_write_twice_fwd, _write_twice_bwd)

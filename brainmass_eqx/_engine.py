@@ -197,7 +197,8 @@ def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanC
             if cfg.stochastic and depth == noise_depth:
                 dws = increments(start, size)
             if plan is not None and plan.groups[depth].per_target:
-                own = carry[1].read(plan.groups[depth], start, size + 1, group_w[depth])
+                buf, own = carry[1].read(plan.groups[depth], start, size + 1, group_w[depth])
+                carry = (carry[0], buf, *carry[2:])
                 rows = own if rows is None else rows + own
             if rows is None:
                 rows = jnp.zeros((size + 1, n_channels, n), dtype)

@@ -148,12 +148,12 @@ def test_errors_for_unresolvable_delays_and_huge_buffers():
 # ------------------------------------------------------------- a small hcp-like network
 
 
-def small_network(noise=None, n=6, seed=0):
+def small_network(noise=None, n=6, seed=0, **kwargs):
     rng = np.random.default_rng(seed)
     w = rng.uniform(0, 1, (n, n)) * (rng.uniform(size=(n, n)) < 0.8)
     lengths = rng.uniform(2.0, 15.0, (n, n))
     return bmx.Network(bmx.Hopf(a=jnp.full(n, -0.05)), bmx.Connectome(w, lengths),
-                       bmx.DiffusiveCoupling(k=0.3), speed=2.0, noise=noise)
+                       bmx.DiffusiveCoupling(k=0.3), speed=2.0, noise=noise, **kwargs)
 
 
 def test_zero_delay_network_runs_adaptively_and_matches_fixed_steps(x64):
@@ -195,9 +195,10 @@ def test_second_call_does_not_recompile():
     assert (counter.compiles, counter.traces) == (0, 0)
 
 
-@pytest.mark.parametrize("noise", [None, bmx.AdditiveNoise(sigma=0.02)], ids=["ode", "sde"])
-def test_gradient_through_delays_matches_finite_differences(x64, noise):
-    net = small_network(noise=noise)
+@pytest.mark.parametrize("noise, exact", [(None, False), (bmx.AdditiveNoise(sigma=0.02), False),
+                                          (None, True)], ids=["ode", "sde", "ode-exact-delays"])
+def test_gradient_through_delays_matches_finite_differences(x64, noise, exact):
+    net = small_network(noise=noise, exact_delays=exact)
     key = jax.random.key(2)
     y0 = net.initial_state(key=jax.random.key(1))
 
@@ -245,3 +246,104 @@ def test_reverse_mode_memory_grows_sublinearly():
 
     short, long = temp_bytes(500.0), temp_bytes(8000.0)
     assert long / short < 6, (short, long)
+
+
+def _naive_read(data, plan, group, start, n_rows, weights):
+    """Reference for `DelayBuffer.read`: each connection's value at each row by plain indexing
+    of the first copy of the ring, `(rows, channels, nodes)`."""
+    n = data.shape[1]
+    src = group.sources.array.reshape(n, -1)
+    lag = group.lags.array.reshape(n, -1)
+    frac = group.fractions.array.reshape(1, 1, n, -1)
+    p = (start + np.arange(n_rows)[:, None, None] - lag - 1) % plan.ring  # (rows, n, slots)
+    values = data[:, src, p]  # (channels, rows, n, slots)
+    if plan.exact:
+        values = (1 - frac) * values + frac * data[:, src, (p + 1) % plan.ring]
+    return jnp.einsum("ik,crik->rci", weights, values)
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["rounded", "exact"])
+def test_delay_read_and_its_gradient_match_a_naive_reference(x64, exact):
+    rng = np.random.default_rng(5)
+    n = 5
+    w = rng.uniform(0, 1, (n, n)) * (rng.uniform(size=(n, n)) < 0.7)
+    conn = bmx.Connectome(w, rng.uniform(0.35, 3.0, (n, n)))
+    plan = bmx.DelayPlan.build(conn, 1.0, 0.1, exact=exact, n_channels=2, itemsize=8)
+    hist = jnp.asarray(rng.normal(size=(plan.ring, 2, n)))
+    buf = bmx.DelayBuffer.from_history(plan, hist)
+    weights = jnp.asarray(conn.weights)
+    for depth, group in enumerate(plan.groups):
+        if group.per_target == 0:
+            continue
+        gw = group.weights(weights)
+        size = plan.levels[depth] + 1
+        start = 3 * plan.levels[-1] + plan.levels[depth]
+        _, got = buf.read(group, start, size, gw)
+        want = _naive_read(buf.data, plan, group, start, size, gw)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+        ct = jnp.asarray(rng.normal(size=want.shape))
+        ct_buf = jnp.asarray(rng.normal(size=buf.data.shape))
+
+        def ours(data, gw, group=group, start=start, size=size):
+            b, rows = bmx.DelayBuffer(data, plan).read(group, start, size, gw)
+            return jnp.vdot(b.data, ct_buf) + jnp.vdot(rows, ct)
+
+        def naive(data, gw, group=group, start=start, size=size):
+            rows = _naive_read(data, plan, group, start, size, gw)
+            return jnp.vdot(data, ct_buf) + jnp.vdot(rows, ct)
+
+        (d_ours, w_ours), (d_naive, w_naive) = (jax.grad(f, (0, 1))(buf.data, gw)
+                                                for f in (ours, naive))
+        np.testing.assert_allclose(w_ours, w_naive, rtol=1e-12, atol=1e-12)
+        # the buffer holds every value twice (a read may use either copy): compare the
+        # gradient with respect to each stored value, i.e. summed over its two copies
+        fold = lambda d: d[..., :plan.ring] + d[..., plan.ring:]  # noqa: E731
+        np.testing.assert_allclose(fold(d_ours), fold(d_naive), rtol=1e-12, atol=1e-12)
+
+
+def test_delay_write_gradient(x64):
+    conn = bmx.Connectome(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[0, 0.7], [0.7, 0]]))
+    plan = bmx.DelayPlan.build(conn, 1.0, 0.1, exact=False, n_channels=1, itemsize=8)
+    data = jnp.asarray(np.random.default_rng(0).normal(size=(1, 2, 2 * plan.ring)))
+    vals = jnp.ones((plan.block, 1, 2))
+    ct = jnp.asarray(np.random.default_rng(1).normal(size=data.shape))
+    start = plan.ring - plan.block  # the last block of the ring, and its copy at the end
+
+    def loss(data, vals):
+        return jnp.vdot(bmx.DelayBuffer(data, plan).write(start, vals).data, ct)
+
+    def reference(data, vals):
+        v = jnp.moveaxis(vals, 0, -1)
+        data = jax.lax.dynamic_update_slice_in_dim(data, v, start, axis=-1)
+        return jnp.vdot(jax.lax.dynamic_update_slice_in_dim(data, v, start + plan.ring, axis=-1),
+                        ct)
+
+    for a, b in zip(jax.grad(loss, (0, 1))(data, vals), jax.grad(reference, (0, 1))(data, vals)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_delay_plan_reads_every_connection_once_with_the_fewest_slots():
+    """Slots per level are the prefix maxima of the per-target counts; no connection is read
+    at a block longer than its delay allows; a fully connected connectome has no padding."""
+    rng = np.random.default_rng(7)
+    for n, density in ((12, 1.0), (20, 0.3)):
+        w = rng.uniform(0.1, 1, (n, n)) * (rng.uniform(size=(n, n)) < density)
+        np.fill_diagonal(w, 0)
+        conn = bmx.Connectome(w, rng.uniform(1.0, 40.0, (n, n)))
+        plan = bmx.DelayPlan.build(conn, 1.0, 0.1, exact=False, n_channels=1, itemsize=4)
+        seen = []
+        for size, g in zip(plan.levels, plan.groups):
+            valid = g.valid.array
+            targets = np.repeat(np.arange(n), g.per_target)[valid]
+            lags = g.lags.array[valid]
+            assert np.all(lags >= size)  # the window of a whole block is already in the buffer
+            seen += list(zip(targets, g.sources.array[valid], lags))
+        edges = conn.edges.array
+        want = sorted(zip(edges[:, 0], edges[:, 1],
+                          np.rint(conn.lengths.array[edges[:, 0], edges[:, 1]] / 0.1).astype(int)))
+        assert sorted(seen) == want
+        in_degree = np.bincount(edges[:, 0], minlength=n)
+        assert sum(g.per_target for g in plan.groups) == in_degree.max()
+        if density == 1.0:
+            assert all(g.valid.array.all() for g in plan.groups)
