@@ -284,26 +284,28 @@ def _slab_sum(slab: Float[Array, "channels nodes span"], weights: Float[Array, "
     k = group.per_target
     window = n_rows + (1 if exact else 0)
     lags = group.lags.array
-    sources = jnp.asarray(group.sources.array).reshape(n_nodes, k)
-    offsets = jnp.asarray((int(lags.max()) - lags).astype(np.int32)).reshape(n_nodes, k)
+    # slot-major `(slots, nodes, 2)` start indices (source region, offset in the slab)
+    idx = np.stack([group.sources.array, int(lags.max()) - lags], axis=-1)
+    idx = jnp.asarray(idx.reshape(n_nodes, k, 2).transpose(1, 0, 2).astype(np.int32))
     dnums = jax.lax.GatherDimensionNumbers(
         offset_dims=(1, 2), collapsed_slice_dims=(1,), start_index_map=(1, 2))
     if exact:
         frac = jnp.asarray(group.fractions.array, weights.dtype).reshape(weights.shape)
-        w_now, w_next = weights * (1 - frac), weights * frac
+        w_now, w_next = (weights * (1 - frac)).T, (weights * frac).T
+    else:
+        w_now = weights.T
 
     # One slot at a time: gather every target's window in that slot, `(nodes, channels,
     # window)`, and accumulate it weighted. XLA fuses the gather into the multiply-add, so the
     # windows are never stored: about twice as fast as gathering all the windows and reducing
     # them with a batched dot.
     def add_slot(kk, acc):
-        idx = jnp.stack([sources[:, kk], offsets[:, kk]], axis=-1)
-        win = jax.lax.gather(slab, idx, dnums, (n_channels, 1, window),
+        win = jax.lax.gather(slab, idx[kk], dnums, (n_channels, 1, window),
                              mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
         if exact:
-            return (acc + w_now[:, kk, None, None] * win[..., :n_rows]
-                    + w_next[:, kk, None, None] * win[..., 1:])
-        return acc + weights[:, kk, None, None] * win
+            return (acc + w_now[kk, :, None, None] * win[..., :n_rows]
+                    + w_next[kk, :, None, None] * win[..., 1:])
+        return acc + w_now[kk, :, None, None] * win
 
     acc = jnp.zeros((n_nodes, n_channels, n_rows), slab.dtype)
     return jax.lax.fori_loop(0, k, add_slot, acc)
