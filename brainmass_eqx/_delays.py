@@ -100,13 +100,14 @@ class DelayPlan:
 
     **Fields:** `levels` (block sizes in steps, ascending), `groups` (one `EdgeGroup` per level),
     `ring` (buffer length in steps, a multiple of the largest level), `exact` (fractional
-    delays).
+    delays), `adjoint` (the same connections grouped by source, for the reverse pass).
     """
 
     levels: tuple[int, ...]
     groups: tuple[EdgeGroup, ...]
     ring: int
     exact: bool
+    adjoint: tuple[EdgeGroup, ...] = ()
 
     @property
     def block(self) -> int:
@@ -190,7 +191,14 @@ def _build_plan(edges_s: StaticArray, lengths_s: StaticArray, n_regions: int, sp
             f"({delays.max():.4g} ms) is {max_lag} steps of dt = {dt} ms. Use a larger dt, "
             "a higher `speed`, or fewer regions."
         )
-    return DelayPlan(levels=tuple(levels), groups=groups, ring=ring, exact=exact)
+    # the reverse pass reads the same connections by source (the transposed connectome), with
+    # slots spread over the same levels; its fractions weight the earlier of the two samples
+    level_of = np.minimum(level_of, len(levels) - 1)
+    adjoint = _assign_slots(n_regions, sources, targets, lags,
+                            np.where(fractions > 0, 1 - fractions, 1.0) if exact else fractions,
+                            level_of, len(levels))
+    return DelayPlan(levels=tuple(levels), groups=groups, ring=ring, exact=exact,
+                     adjoint=adjoint)
 
 
 def _assign_slots(n_regions: int, targets: np.ndarray, sources: np.ndarray, lags: np.ndarray,
@@ -278,54 +286,70 @@ class DelayBuffer(eqx.Module):
 
 
 def _slab_sum(slab: Float[Array, "channels nodes span"], weights: Float[Array, "nodes slots"],
-              group: EdgeGroup, n_rows: int, exact: bool) -> Float[Array, "nodes channels rows"]:
-    """The weighted sum over each target's slots of its windows in `slab` (static offsets)."""
+              group: EdgeGroup, offsets: np.ndarray, n_rows: int, exact: bool,
+              dots: Float[Array, "nodes channels rows"] | None = None):
+    """For every region, the weighted sum over its slots of windows of `slab`: slot `k` of
+    region `i` reads row `group.sources[i, k]` from `offsets[i, k]` on. With `exact`, a window
+    has one more sample and the two neighbours are mixed by the slot's fraction.
+
+    With `dots`, also returns each slot's unweighted window contracted with `dots` of its
+    region, `(slots, nodes)` (the gradient of the sum with respect to the slot weights)."""
     n_channels, n_nodes = slab.shape[:2]
     k = group.per_target
     window = n_rows + (1 if exact else 0)
-    lags = group.lags.array
-    # slot-major `(slots, nodes, 2)` start indices (source region, offset in the slab)
-    idx = np.stack([group.sources.array, int(lags.max()) - lags], axis=-1)
+    # slot-major `(slots, nodes, 2)` start indices (source row, offset in the slab)
+    idx = np.stack([group.sources.array, offsets.ravel()], axis=-1)
     idx = jnp.asarray(idx.reshape(n_nodes, k, 2).transpose(1, 0, 2).astype(np.int32))
     dnums = jax.lax.GatherDimensionNumbers(
         offset_dims=(1, 2), collapsed_slice_dims=(1,), start_index_map=(1, 2))
-    if exact:
-        frac = jnp.asarray(group.fractions.array, weights.dtype).reshape(weights.shape)
-        w_now, w_next = (weights * (1 - frac)).T, (weights * frac).T
-    else:
-        w_now = weights.T
+    w = weights.T
+    frac = jnp.asarray(group.fractions.array.reshape(n_nodes, k).T, slab.dtype)
 
-    # One slot at a time: gather every target's window in that slot, `(nodes, channels,
+    # One slot at a time: gather every region's window in that slot, `(nodes, channels,
     # window)`, and accumulate it weighted. XLA fuses the gather into the multiply-add, so the
     # windows are never stored: about twice as fast as gathering all the windows and reducing
     # them with a batched dot.
-    def add_slot(kk, acc):
+    def add_slot(kk, carry):
+        acc, dw = carry
         win = jax.lax.gather(slab, idx[kk], dnums, (n_channels, 1, window),
                              mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
         if exact:
-            return (acc + w_now[kk, :, None, None] * win[..., :n_rows]
-                    + w_next[kk, :, None, None] * win[..., 1:])
-        return acc + w_now[kk, :, None, None] * win
+            f = frac[kk, :, None, None]
+            win = (1 - f) * win[..., :n_rows] + f * win[..., 1:]
+        acc = acc + w[kk, :, None, None] * win
+        if dots is not None:
+            dw = jax.lax.dynamic_update_index_in_dim(dw, jnp.sum(win * dots, axis=(1, 2)), kk,
+                                                     axis=0)
+        return acc, dw
 
     acc = jnp.zeros((n_nodes, n_channels, n_rows), slab.dtype)
-    return jax.lax.fori_loop(0, k, add_slot, acc)
+    dw = None if dots is None else jnp.zeros((k, n_nodes), slab.dtype)
+    acc, dw = jax.lax.fori_loop(0, k, add_slot, (acc, dw))
+    return acc if dots is None else (acc, dw)
+
+
+def _forward_offsets(group: EdgeGroup) -> np.ndarray:
+    lags = group.lags.array
+    return int(lags.max()) - lags
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
 def _read_through(data, q, weights, group, span, n_rows, exact):
     slab = jax.lax.dynamic_slice_in_dim(data, q, span, axis=-1)
-    return data, _slab_sum(slab, weights, group, n_rows, exact)
+    return data, _slab_sum(slab, weights, group, _forward_offsets(group), n_rows, exact)
 
 
 def _read_through_fwd(data, q, weights, group, span, n_rows, exact):
     slab = jax.lax.dynamic_slice_in_dim(data, q, span, axis=-1)
-    return (data, _slab_sum(slab, weights, group, n_rows, exact)), (slab, q, weights)
+    acc = _slab_sum(slab, weights, group, _forward_offsets(group), n_rows, exact)
+    return (data, acc), (slab, q, weights)
 
 
 def _read_through_bwd(group, span, n_rows, exact, residuals, cotangents):
     slab, q, weights = residuals
     ct_data, ct_acc = cotangents
-    _, vjp = jax.vjp(lambda s, w: _slab_sum(s, w, group, n_rows, exact), slab, weights)
+    _, vjp = jax.vjp(lambda s, w: _slab_sum(s, w, group, _forward_offsets(group), n_rows, exact),
+                     slab, weights)
     ct_slab, ct_weights = vjp(ct_acc)
     # in place on the running cotangent of the buffer: only the slab is touched
     here = jax.lax.dynamic_slice_in_dim(ct_data, q, span, axis=-1)
@@ -360,3 +384,22 @@ def _write_twice_bwd(ring, residuals, ct):
 
 
 _write_twice.defvjp(_write_twice_fwd, _write_twice_bwd)
+
+
+def adjoint_read(g_ring: Float[Array, "channels nodes time"], plan: DelayPlan, group: EdgeGroup,
+                 start: Array, n_rows: int, weights: Float[Array, "nodes slots"],
+                 dots: Float[Array, "nodes channels rows"] | None = None):
+    r"""The reverse pass's delayed read, on the transposed connectome: for the steps
+    $s = $ `start + 1 .. start + n_rows`, $\bar p_j(s) = \sum_i w_{ij}\,[(1 - f)\,\bar S_i(s +
+    \ell_{ij}) + f\,\bar S_i(s + \ell_{ij} - 1)]$ from the ring `g_ring` of cotangents
+    $\bar S(t)$ (stored like the buffer: $t$ at position $(t - 1) \bmod$ `ring`, twice).
+    `group` is one of `plan.adjoint`, `weights` its slot weights. Returns `(nodes, channels,
+    rows)` (and, with `dots`, the slot weights' gradient)."""
+    lags = group.lags.array
+    lag_min, lag_max = int(lags.min()), int(lags.max())
+    shift = 1 if plan.exact else 0
+    span = lag_max - lag_min + n_rows + shift
+    assert span <= plan.ring
+    q = (jnp.asarray(start, jnp.int32) + lag_min - shift) % plan.ring
+    slab = jax.lax.dynamic_slice_in_dim(g_ring, q, span, axis=-1)
+    return _slab_sum(slab, weights, group, lags - lag_min, n_rows, plan.exact, dots)

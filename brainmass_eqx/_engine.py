@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 
-from ._delays import DelayBuffer, DelayPlan
+from ._delays import DelayBuffer, DelayPlan, _slab_sum, adjoint_read
 from ._network import Network
 
 
@@ -80,21 +80,421 @@ def _scan_checkpointed(fn: Callable, carry: Any, first: int, n: int) -> tuple[An
     return carry, out
 
 
+class _Engine:
+    """What one run needs, built inside a trace from the differentiable parts `(net, inputs,
+    mset)`: the step function of a base block, the noise increments and the forward and reverse
+    recursions over the nested blocks of the delay plan."""
+
+    def __init__(self, params, solver, key, cfg: ScanConfig, y0):
+        self.params = params
+        self.net, self.inputs, self.mset = params
+        self.solver, self.key, self.cfg, self.y0 = solver, key, cfg, y0
+        self.dtype = jnp.result_type(*jax.tree.leaves(y0))
+        self.n_total = cfg.n_transient + cfg.n_record
+        self.noise_keys = (tuple(self.net.noise.diffusion(y0, self.net.noise_states))
+                           if cfg.stochastic else ())
+        # Increments are drawn once per block of at least `_NOISE_BLOCK` steps (the smallest
+        # level that long, else the top level): one threefry call per step costs microseconds.
+        self.noise_depth = next((d for d, size in enumerate(cfg.levels) if size >= _NOISE_BLOCK),
+                                len(cfg.levels) - 1)
+        self.ms_zero = jax.tree.map(jnp.zeros_like, self.mset.init(self.net, y0))
+
+    def with_params(self, params) -> "_Engine":
+        return _Engine(params, self.solver, self.key, self.cfg, self.y0)
+
+    def coupling(self):
+        """`(weights, strength)` in the run's dtype."""
+        weights = self.net.effective_weights().astype(self.dtype)
+        return weights, jnp.sum(weights, axis=-1)
+
+    def increments(self, start, size):
+        keys = jax.random.split(jax.random.fold_in(self.key, start), len(self.noise_keys))
+        sqrt_dt = jnp.sqrt(jnp.asarray(self.cfg.dt, self.dtype))
+        dw = {name: sqrt_dt * jax.random.normal(kk, (size, *self.y0[name].shape), self.dtype)
+              for name, kk in zip(self.noise_keys, keys)}
+        # without the barrier XLA recomputes the threefry draws inside every consumer
+        return jax.lax.optimization_barrier(dw)
+
+    def terms(self, weights, strength, dw):
+        from ._simulate import _evaluate_inputs
+
+        net, inputs, mset, cfg, dtype = self.net, self.inputs, self.mset, self.cfg, self.dtype
+
+        def drift(t_local, yy, args):
+            y, ms = yy
+            rows, k, t_start = args
+            if cfg.plan is None:
+                sums = net.instantaneous_sums(y, weights)
+            else:
+                c = (t_local / cfg.dt).astype(dtype)
+                lo = jax.lax.dynamic_index_in_dim(rows, k, keepdims=False)
+                hi = jax.lax.dynamic_index_in_dim(rows, k + 1, keepdims=False)
+                sums = lo + c * (hi - lo)
+            t = t_start + t_local
+            dy = net.drift(t, y, _evaluate_inputs(net, inputs, t, dtype), sums, strength)
+            return dy, mset.rate(net, y, ms)
+
+        def diffusion(t, yy, args):
+            del t, args
+            y, ms = yy
+            return lx.DiagonalLinearOperator((net.diffusion(y),
+                                              jax.tree.map(jnp.zeros_like, ms)))
+
+        if not cfg.stochastic:
+            return dfx.ODETerm(drift)
+        return dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(diffusion, _StepIncrement(dw)))
+
+    def step_increment(self, dws, k):
+        dw = {name: jnp.zeros_like(v) for name, v in self.y0.items()}
+        dw.update({name: v[k] for name, v in dws.items()})
+        return dw, self.ms_zero
+
+    def solver_init(self, yy0):
+        weights, strength = self.coupling()
+        dummy_rows = jnp.zeros((self.cfg.levels[0] + 1, self.net.n_channels,
+                                self.net.n_regions), self.dtype)
+        dw = self.step_increment({}, 0) if self.cfg.stochastic else None
+        zero, h = jnp.asarray(0.0, self.dtype), jnp.asarray(self.cfg.dt, self.dtype)
+        return self.solver.init(self.terms(weights, strength, dw), zero, h, yy0,
+                                (dummy_rows, 0, zero))
+
+    def steps(self, coupling, yy, ss, yf, start, rows, dws, record: bool):
+        """The `levels[0]` steps of one base block from step `start`: returns the carry
+        `(state, solver state, final state)`, the records and the pre-synaptic values."""
+        cfg, net, mset = self.cfg, self.net, self.mset
+        weights, strength = coupling
+        zero, h = jnp.asarray(0.0, self.dtype), jnp.asarray(cfg.dt, self.dtype)
+
+        def step_fn(carry, k):
+            yy, ss, yf = carry
+            dw = self.step_increment(dws, k) if cfg.stochastic else None
+            t_start = (start + k).astype(self.dtype) * cfg.dt
+            yy1, _, _, ss, _ = self.solver.step(self.terms(weights, strength, dw), zero, h, yy,
+                                                (rows, k, t_start), ss, made_jump=True)
+            if mset.resets and cfg.n_transient > 0:
+                ms1 = jax.lax.cond(start + k + 1 == cfg.n_transient,
+                                   lambda: mset.at_start(net, *yy1), lambda: yy1[1])
+                yy1 = (yy1[0], ms1)
+            yf = jax.tree.map(lambda new, old: jnp.where(start + k + 1 == self.n_total, new, old),
+                              yy1, yf)
+            out = mset.record(net, *yy1) if record else None
+            pre = None if cfg.plan is None else net.coupling.pre(net.coupled(yy1[0]))
+            return (yy1, ss, yf), (out, pre)
+
+        carry, (outs, pres) = jax.lax.scan(step_fn, (yy, ss, yf),
+                                           jnp.arange(cfg.levels[0], dtype=jnp.int32))
+        return carry, outs, pres
+
+    # -- forward ------------------------------------------------------------------------
+
+    def level(self, depth, carry, start, rows, dws, record, tape, coupling, group_w):
+        """One block of `levels[depth]` steps: read this level's delayed sums, run the
+        sub-blocks. `tape` also returns every base block's inputs (for the reverse pass)."""
+        cfg, plan = self.cfg, self.cfg.plan
+        size = cfg.levels[depth]
+        if cfg.stochastic and depth == self.noise_depth:
+            dws = self.increments(start, size)
+        if plan is not None and plan.groups[depth].per_target:
+            buf, own = carry[1].read(plan.groups[depth], start, size + 1, group_w[depth])
+            carry = (carry[0], buf, *carry[2:])
+            rows = own if rows is None else rows + own
+        if rows is None:
+            rows = jnp.zeros((size + 1, self.net.n_channels, self.net.n_regions), self.dtype)
+        if depth == 0:
+            yy, buf, ss, yf = carry
+            (yy1, ss1, yf1), outs, pres = self.steps(coupling, yy, ss, yf, start, rows, dws,
+                                                     record)
+            if plan is not None:
+                buf = buf.write(start, pres)
+            taped = (jax.tree.map(lambda x: x[None], (yy, ss, yf, rows, pres))
+                     if tape else None)
+            return (yy1, buf, ss1, yf1), (outs, taped)
+        sub = cfg.levels[depth - 1]
+
+        def body(carry, j):
+            sub_rows = jax.lax.dynamic_slice_in_dim(rows, j * sub, sub + 1)
+            sub_dws = None if dws is None else jax.tree.map(
+                lambda v: jax.lax.dynamic_slice_in_dim(v, j * sub, sub), dws)
+            return self.level(depth - 1, carry, start + j * sub, sub_rows, sub_dws, record,
+                              tape, coupling, group_w)
+
+        carry, outs = jax.lax.scan(body, carry, jnp.arange(size // sub, dtype=jnp.int32))
+        return carry, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
+
+    def superblock_fn(self, record, tape=False):
+        coupling = self.coupling()
+        plan = self.cfg.plan
+        group_w = (None if plan is None
+                   else tuple(g.weights(coupling[0]) for g in plan.groups))
+
+        def fn(carry, b):
+            return self.level(len(self.cfg.levels) - 1, carry, b * self.cfg.levels[-1], None,
+                              None, record, tape, coupling, group_w)
+
+        return fn
+
+    def chunks(self, carry, first, n, record, save):
+        """Superblocks `first .. first + n - 1` in chunks of about sqrt(n); with `save`, also
+        the carry at the start of every chunk (the reverse pass recomputes from there)."""
+        if n == 0:
+            return carry, None, None
+        fn = self.superblock_fn(record)
+        size = _chunk_size(n)
+        n_chunks, rest = divmod(n, size)
+
+        def superblock(carry, b):
+            carry, (outs, _) = fn(carry, b)
+            return carry, outs
+
+        def chunk(carry, c):
+            start = carry
+            idx = first + c * size + jnp.arange(size, dtype=jnp.int32)
+            carry, outs = jax.lax.scan(superblock, carry, idx)
+            return carry, (outs, start if save else None)
+
+        outs, saved = [], (None, None)
+        if n_chunks:
+            carry, (out, starts) = jax.lax.scan(chunk, carry,
+                                                jnp.arange(n_chunks, dtype=jnp.int32))
+            outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[3:]), out))
+            saved = (starts, None)
+        if rest:
+            start = carry
+            idx = first + n_chunks * size + jnp.arange(rest, dtype=jnp.int32)
+            carry, out = jax.lax.scan(superblock, carry, idx)
+            outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), out))
+            saved = (saved[0], start if save else None)
+        out = jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs) if len(outs) > 1 else outs[0]
+        return carry, out, saved
+
+    # -- reverse (delayed networks) --------------------------------------------------------
+
+    def base_bwd(self, st, start, pend, tape, cto, dws, record):
+        ct_yy, ct_ss, ct_yf, g_ring, row0, ct_p, ct_strength, ct_wadj = st
+        yy, ss, yf, rows, _ = tape
+        plan = self.cfg.plan
+
+        def f(params, strength, yy, ss, yf, rows):
+            eng = self.with_params(params)
+            return eng.steps((None, strength), yy, ss, yf, start, rows, dws, record)
+
+        _, strength = self.coupling()
+        out, vjp = eqx.filter_vjp(f, self.params, strength, yy, ss, yf, rows)
+        ct_pres = jnp.zeros_like(out[2]) if pend is None else pend
+        g_p, g_strength, ct_yy, ct_ss, ct_yf, g_rows = vjp(((ct_yy, ct_ss, ct_yf), cto, ct_pres))
+        # row m of this block and row 0 of the next are the same delayed sum
+        g_block = g_rows[1:].at[-1].add(row0)
+        g_ring = DelayBuffer(g_ring, plan).write(start, g_block).data
+        return (ct_yy, ct_ss, ct_yf, g_ring, g_rows[0], _add(ct_p, g_p),
+                ct_strength + g_strength, ct_wadj)
+
+    def level_bwd(self, depth, st, start, pend, tape, cto, dws, record, adj_w, dots_on):
+        cfg, plan = self.cfg, self.cfg.plan
+        size = cfg.levels[depth]
+        if cfg.stochastic and depth == self.noise_depth:
+            dws = self.increments(start, size)
+        group = plan.adjoint[depth]
+        if group.per_target:
+            g_ring = st[3]
+            dots = None
+            if dots_on:
+                pres = tape[4].reshape(size, *tape[4].shape[2:])  # (size, channels, nodes)
+                dots = pres.transpose(2, 1, 0)
+            res = adjoint_read(g_ring, plan, group, start, size, adj_w[depth], dots)
+            own, dw = (res, None) if dots is None else res
+            own = own.transpose(2, 1, 0)
+            pend = own if pend is None else pend + own
+            if dw is not None:
+                ct_wadj = list(st[7])
+                ct_wadj[depth] = ct_wadj[depth] + dw.T
+                st = (*st[:7], tuple(ct_wadj))
+        if depth == 0:
+            return self.base_bwd(st, start, pend, jax.tree.map(lambda x: x[0], tape), cto, dws,
+                                 record)
+        sub = cfg.levels[depth - 1]
+        n_base = sub // cfg.levels[0]
+
+        def body(st, j):
+            sub_pend = None if pend is None else jax.lax.dynamic_slice_in_dim(pend, j * sub, sub)
+            sub_tape = jax.tree.map(
+                lambda x: jax.lax.dynamic_slice_in_dim(x, j * n_base, n_base), tape)
+            sub_cto = None if cto is None else jax.tree.map(
+                lambda x: jax.lax.dynamic_slice_in_dim(x, j * sub, sub), cto)
+            sub_dws = None if dws is None else jax.tree.map(
+                lambda v: jax.lax.dynamic_slice_in_dim(v, j * sub, sub), dws)
+            return self.level_bwd(depth - 1, st, start + j * sub, sub_pend, sub_tape, sub_cto,
+                                  sub_dws, record, adj_w, dots_on), None
+
+        st, _ = jax.lax.scan(body, st, jnp.arange(size // sub, dtype=jnp.int32), reverse=True)
+        return st
+
+    def chunks_bwd(self, st, saved, first, n, ct_outs, record, adj_w, dots_on):
+        """The reverse of `chunks`: recompute each chunk from its saved start (taping every
+        base block's inputs), then walk its blocks backwards."""
+        if n == 0:
+            return st
+        size = _chunk_size(n)
+        n_chunks, rest = divmod(n, size)
+        top = len(self.cfg.levels) - 1
+        superblock = self.cfg.levels[-1]
+        taped = self.superblock_fn(False, tape=True)
+        if ct_outs is not None:
+            ct_outs = jax.tree.map(lambda x: x.reshape(n, superblock, *x.shape[1:]), ct_outs)
+
+        def run(st, start_carry, idx, cto):
+            _, (_, tape) = jax.lax.scan(taped, start_carry, idx)
+
+            def back(st, xs):
+                b, tape_b, cto_b = xs
+                return self.level_bwd(top, st, b * superblock, None, tape_b, cto_b, None,
+                                      record, adj_w, dots_on), None
+
+            st, _ = jax.lax.scan(back, st, (idx, tape, cto), reverse=True)
+            return st
+
+        starts, rest_start = saved
+        if rest:
+            idx = first + n_chunks * size + jnp.arange(rest, dtype=jnp.int32)
+            cto = None if ct_outs is None else jax.tree.map(lambda x: x[n_chunks * size:],
+                                                            ct_outs)
+            st = run(st, rest_start, idx, cto)
+        if n_chunks:
+            def chunk(st, xs):
+                c, start_carry = xs
+                idx = first + c * size + jnp.arange(size, dtype=jnp.int32)
+                cto = None if ct_outs is None else jax.tree.map(
+                    lambda x: jax.lax.dynamic_slice_in_dim(x, c * size, size), ct_outs)
+                return run(st, start_carry, idx, cto), None
+
+            st, _ = jax.lax.scan(chunk, st, (jnp.arange(n_chunks, dtype=jnp.int32), starts),
+                                 reverse=True)
+        return st
+
+
+def _add(a, b):
+    return jax.tree.map(lambda x, y: x if y is None else (y if x is None else x + y), a, b,
+                        is_leaf=lambda x: x is None)
+
+
+def _zeros(tree):
+    return jax.tree.map(lambda x: jnp.zeros_like(x) if eqx.is_inexact_array(x) else None, tree)
+
+
+def _blocks(cfg: ScanConfig) -> tuple[int, int, int]:
+    superblock = cfg.levels[-1]
+    n_warm = cfg.n_transient // superblock
+    offset = cfg.n_transient - n_warm * superblock
+    n_rec = -(-(offset + cfg.n_record) // superblock)
+    return n_warm, n_rec, offset
+
+
+@eqx.filter_custom_vjp
+def _delayed(vjp_arg, solver, key, cfg):
+    """A delayed network's run: `(final state, records)` from `((net, inputs, mset), (initial
+    state, history, solver state))`. Its reverse pass is written out (see `_delayed_bwd`)."""
+    (final, outs), _ = _delayed_forward(vjp_arg, solver, key, cfg, save=False)
+    return final, outs
+
+
+def _delayed_forward(vjp_arg, solver, key, cfg, save):
+    params, (yy0, hist, ss0) = vjp_arg
+    eng = _Engine(params, solver, key, cfg, yy0[0])
+    n_warm, n_rec, _ = _blocks(cfg)
+    carry = (yy0, DelayBuffer.from_history(cfg.plan, hist), ss0, yy0)
+    carry, _, saved_warm = eng.chunks(carry, 0, n_warm, False, save)
+    carry, outs, saved_rec = eng.chunks(carry, n_warm, n_rec, True, save)
+    return (carry[3], outs), (saved_warm, saved_rec)
+
+
+@_delayed.def_fwd
+def _delayed_fwd(perturbed, vjp_arg, solver, key, cfg):
+    del perturbed
+    return _delayed_forward(vjp_arg, solver, key, cfg, save=True)
+
+
+@_delayed.def_bwd
+def _delayed_bwd(residuals, grad_obj, perturbed, vjp_arg, solver, key, cfg):
+    r"""The reverse pass of a delayed network, written out rather than left to autodiff.
+
+    Autodiff would carry the buffer's cotangent through every block and scatter each read's
+    cotangent into it (XLA copies the whole buffer at every base block). Here the delay is
+    adjoint by construction: the cotangent of a pre-synaptic value is
+    $\bar p_j(s) = \sum_i w_{ij}\,\bar S_i(s + \tau_{ij})$, a *delayed read of the future* on
+    the transposed connectome, from a ring of the delayed sums' cotangents $\bar S$ that the
+    reverse pass fills as it goes (every $\bar S(t)$ needed is complete, since every delay is at
+    least a block long). It uses the same nested blocks as the forward pass. Each chunk is
+    recomputed from its saved start, taping the inputs of every base block, whose steps are then
+    differentiated by `eqx.filter_vjp`. The connection weights' gradient comes from the same
+    reads (only when they are differentiated).
+    """
+    params, (yy0, hist, ss0) = vjp_arg
+    plan = cfg.plan
+    eng = _Engine(params, solver, key, cfg, yy0[0])
+    saved_warm, saved_rec = residuals
+    ct_final, ct_outs = grad_obj
+    n_warm, n_rec, _ = _blocks(cfg)
+    ct_final = jax.tree.map(lambda x, g: jnp.zeros_like(x) if g is None else g, yy0, ct_final,
+                            is_leaf=lambda x: x is None)
+    if ct_outs is not None:
+        outs_shape = jax.eval_shape(
+            lambda: _delayed_forward(vjp_arg, solver, key, cfg, save=False)[0][1])
+        ct_outs = jax.tree.map(lambda s, g: jnp.zeros(s.shape, s.dtype) if g is None else g,
+                               outs_shape, ct_outs, is_leaf=lambda x: x is None)
+    weights, _ = eng.coupling()
+    adj_w = tuple(g.weights(weights.T) for g in plan.adjoint)
+    net_perturbed = perturbed[0][0]
+    dots_on = any(jax.tree.leaves((net_perturbed.connectome, net_perturbed.coupling)))
+    data = DelayBuffer.from_history(plan, hist).data
+    st = (jax.tree.map(jnp.zeros_like, yy0), _zeros(ss0), ct_final, jnp.zeros_like(data),
+          jnp.zeros(data.shape[:2], data.dtype), _zeros(params),
+          jnp.zeros((params[0].n_regions,), data.dtype), tuple(jnp.zeros_like(w) for w in adj_w))
+    st = eng.chunks_bwd(st, saved_rec, n_warm, n_rec, ct_outs, True, adj_w, dots_on)
+    st = eng.chunks_bwd(st, saved_warm, 0, n_warm, None, False, adj_w, dots_on)
+    ct_yy, ct_ss, _, g_ring, row0, ct_p, ct_strength, ct_wadj = st
+
+    # the history: S(t) for t in [0, ring) read it; lay the cotangents out by t (zero before 0)
+    ring = plan.ring
+    gx = jnp.concatenate([jnp.zeros((*row0.shape, ring + 1), row0.dtype), row0[..., None],
+                          g_ring[..., :ring]], axis=-1)
+    ct_hist = jnp.zeros((row0.shape[1], row0.shape[0], ring), row0.dtype)
+    shift = 1 if plan.exact else 0
+    ct_wadj = list(ct_wadj)
+    for depth, group in enumerate(plan.adjoint):
+        if not group.per_target:
+            continue
+        dots = hist.transpose(2, 1, 0) if dots_on else None
+        res = _slab_sum(gx, adj_w[depth], group, group.lags.array + 2 - shift, ring, plan.exact,
+                        dots)
+        own, dw = (res, None) if dots is None else res
+        ct_hist = ct_hist + own
+        if dw is not None:
+            ct_wadj[depth] = ct_wadj[depth] + dw.T
+
+    def derive(params):
+        weights, strength = eng.with_params(params).coupling()
+        return strength, tuple(g.weights(weights.T) for g in plan.adjoint)
+
+    _, vjp = eqx.filter_vjp(derive, params)
+    (g_p,) = vjp((ct_strength, tuple(ct_wadj)))
+    return _add(ct_p, g_p), (ct_yy, ct_hist.transpose(2, 1, 0), ct_ss)
+
+
 @eqx.filter_jit
 def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanConfig):
-    from ._simulate import Simulation, _evaluate_inputs
+    from ._simulate import Simulation
 
-    dt, plan, levels = cfg.dt, cfg.plan, cfg.levels
-    m_block, superblock = levels[0], levels[-1]
+    dt, plan = cfg.dt, cfg.plan
     dtype = jnp.result_type(*jax.tree.leaves(y0))
-    n = net.n_regions
-    weights = net.effective_weights().astype(dtype)
-    strength = jnp.sum(weights, axis=-1)
-    n_total = cfg.n_transient + cfg.n_record
-    n_channels = net.n_channels
+    params = (net, inputs, mset)
+    eng = _Engine(params, solver, key, cfg, y0)
 
+    ms0 = mset.init(net, y0)
+    if cfg.n_transient == 0:
+        ms0 = mset.at_start(net, y0, ms0)
+    yy0 = (y0, ms0)
+    ss0 = eng.solver_init(yy0)
+    n_warm, n_rec, offset = _blocks(cfg)
     if plan is not None:
-        group_w = tuple(g.weights(weights) for g in plan.groups)
         if history is None:
             pre0 = net.coupling.pre(net.coupled(y0)).astype(dtype)
             hist = jnp.broadcast_to(pre0, (plan.ring, *pre0.shape))
@@ -104,134 +504,28 @@ def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanC
                 return net.coupling.pre(net.coupled(h)).astype(dtype)
 
             hist = jax.vmap(pre_at)(jnp.arange(-plan.ring + 1, 1, dtype=jnp.int32))
-        buf = DelayBuffer.from_history(plan, hist)
+        final, outs = _delayed((params, (yy0, hist, ss0)), solver, key, cfg)
     else:
-        group_w, buf = None, None
-    dummy_rows = jnp.zeros((m_block + 1, n_channels, n), dtype)
+        # noise without delays: no buffer, so autodiff with chunked rematerialisation is fine
+        fn = eng.superblock_fn(False)
+        fn_rec = eng.superblock_fn(True)
 
-    def drift(t_local, yy, args):
-        y, ms = yy
-        rows, k, t_start = args
-        if plan is None:
-            sums = net.instantaneous_sums(y, weights)
-        else:
-            c = (t_local / dt).astype(dtype)
-            lo = jax.lax.dynamic_index_in_dim(rows, k, keepdims=False)
-            hi = jax.lax.dynamic_index_in_dim(rows, k + 1, keepdims=False)
-            sums = lo + c * (hi - lo)
-        t = t_start + t_local
-        dy = net.drift(t, y, _evaluate_inputs(net, inputs, t, dtype), sums, strength)
-        return dy, mset.rate(net, y, ms)
+        def strip(fn):
+            def f(carry, b):
+                carry, (outs, _) = fn(carry, b)
+                return carry, outs
+            return f
 
-    def diffusion(t, yy, args):
-        del t, args
-        y, ms = yy
-        return lx.DiagonalLinearOperator((net.diffusion(y), jax.tree.map(jnp.zeros_like, ms)))
-
-    def terms_for(dw):
-        if not cfg.stochastic:
-            return dfx.ODETerm(drift)
-        return dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(diffusion, _StepIncrement(dw)))
-
-    noise_keys = tuple(net.noise.diffusion(y0, net.noise_states)) if cfg.stochastic else ()
-
-    # Increments are drawn once per block of at least `_NOISE_BLOCK` steps (the smallest
-    # level that long, else the top level): one threefry call per step costs microseconds.
-    noise_depth = next((d for d, size in enumerate(levels) if size >= _NOISE_BLOCK),
-                       len(levels) - 1)
-
-    def increments(start, size):
-        keys = jax.random.split(jax.random.fold_in(key, start), len(noise_keys))
-        sqrt_dt = jnp.sqrt(jnp.asarray(dt, dtype))
-        dw = {name: sqrt_dt * jax.random.normal(kk, (size, *y0[name].shape), dtype)
-              for name, kk in zip(noise_keys, keys)}
-        # without the barrier XLA recomputes the threefry draws inside every consumer
-        return jax.lax.optimization_barrier(dw)
-
-    ms0 = mset.init(net, y0)
-    if cfg.n_transient == 0:
-        ms0 = mset.at_start(net, y0, ms0)
-    ms_zero = jax.tree.map(jnp.zeros_like, ms0)
-
-    def step_increment(dws, k):
-        dw = {name: jnp.zeros_like(v) for name, v in y0.items()}
-        dw.update({name: v[k] for name, v in dws.items()})
-        return dw, ms_zero
-
-    zero = jnp.asarray(0.0, dtype)
-    h = jnp.asarray(dt, dtype)
-    init_dw = step_increment({}, 0) if cfg.stochastic else None
-    yy0 = (y0, ms0)
-    solver_state0 = solver.init(terms_for(init_dw), zero, h, yy0, (dummy_rows, 0, zero))
-
-    def make_superblock(record: bool):
-        def base_block(carry, start, rows, dws):
-            y, buf, solver_state, y_final = carry
-
-            def step_fn(carry, k):
-                y, solver_state, y_final = carry
-                dw = step_increment(dws, k) if cfg.stochastic else None
-                t_start = (start + k).astype(dtype) * dt
-                y1, _, _, solver_state, _ = solver.step(
-                    terms_for(dw), zero, h, y, (rows, k, t_start), solver_state, made_jump=True)
-                if mset.resets and cfg.n_transient > 0:
-                    ms1 = jax.lax.cond(start + k + 1 == cfg.n_transient,
-                                       lambda: mset.at_start(net, *y1), lambda: y1[1])
-                    y1 = (y1[0], ms1)
-                y_final = jax.tree.map(
-                    lambda new, old: jnp.where(start + k + 1 == n_total, new, old), y1, y_final)
-                out = mset.record(net, *y1) if record else None
-                pre = None if plan is None else net.coupling.pre(net.coupled(y1[0]))
-                return (y1, solver_state, y_final), (out, pre)
-
-            (y, solver_state, y_final), (outs, pres) = jax.lax.scan(
-                step_fn, (y, solver_state, y_final), jnp.arange(m_block, dtype=jnp.int32))
-            if plan is not None:
-                buf = buf.write(start, pres)
-            return (y, buf, solver_state, y_final), outs
-
-        def level(depth, carry, start, rows, dws):
-            # rows: the delayed sums of the coarser levels for this block's step ends;
-            # dws: this block's noise increments (drawn at `noise_depth`)
-            size = levels[depth]
-            if cfg.stochastic and depth == noise_depth:
-                dws = increments(start, size)
-            if plan is not None and plan.groups[depth].per_target:
-                buf, own = carry[1].read(plan.groups[depth], start, size + 1, group_w[depth])
-                carry = (carry[0], buf, *carry[2:])
-                rows = own if rows is None else rows + own
-            if rows is None:
-                rows = jnp.zeros((size + 1, n_channels, n), dtype)
-            if depth == 0:
-                return base_block(carry, start, rows, dws)
-            sub = levels[depth - 1]
-
-            def body(carry, j):
-                sub_rows = jax.lax.dynamic_slice_in_dim(rows, j * sub, sub + 1)
-                sub_dws = None if dws is None else jax.tree.map(
-                    lambda v: jax.lax.dynamic_slice_in_dim(v, j * sub, sub), dws)
-                return level(depth - 1, carry, start + j * sub, sub_rows, sub_dws)
-
-            carry, outs = jax.lax.scan(body, carry, jnp.arange(size // sub, dtype=jnp.int32))
-            return carry, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
-
-        def superblock_fn(carry, b):
-            return level(len(levels) - 1, carry, b * superblock, None, None)
-
-        return superblock_fn
-
-    carry = (yy0, buf, solver_state0, yy0)
-    n_warm = cfg.n_transient // superblock
-    carry, _ = _scan_checkpointed(make_superblock(False), carry, 0, n_warm)
-    offset = cfg.n_transient - n_warm * superblock
-    n_rec = -(-(offset + cfg.n_record) // superblock)
-    carry, outs = _scan_checkpointed(make_superblock(True), carry, n_warm, n_rec)
-    records = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:])[offset:offset + cfg.n_record],
-                           outs)
-    final_state, final_ms = carry[3]
+        carry = (yy0, None, ss0, yy0)
+        carry, _ = _scan_checkpointed(strip(fn), carry, 0, n_warm)
+        carry, outs = _scan_checkpointed(strip(fn_rec), carry, n_warm, n_rec)
+        outs = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
+        final = carry[3]
+    records = jax.tree.map(lambda x: x[offset:offset + cfg.n_record], outs)
+    final_state, final_ms = final
     ts = jnp.asarray((cfg.n_transient + 1 + np.arange(cfg.n_record)) * dt, dtype)
-    stats = {"num_steps": jnp.asarray((n_warm + n_rec) * superblock),
-             "block": jnp.asarray(m_block), "superblock": jnp.asarray(superblock)}
+    stats = {"num_steps": jnp.asarray((n_warm + n_rec) * cfg.levels[-1]),
+             "block": jnp.asarray(cfg.levels[0]), "superblock": jnp.asarray(cfg.levels[-1])}
     return Simulation(ts=ts, ys=mset.finish(records, final_ms, dt), final_state=final_state,
                       result=dfx.RESULTS.successful, stats=stats, strides=mset.strides(dt))
 
