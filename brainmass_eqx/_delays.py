@@ -95,8 +95,8 @@ class DelayPlan:
 
     Each group's windows lie in one contiguous slab of the buffer (from its longest delay back
     to its shortest): a read slices that slab, then gathers and accumulates the windows slot by
-    slot (`_slab_sum`). Reads and writes have custom VJPs that update the buffer's cotangent in
-    place, so reverse mode does not allocate a buffer-sized array per read.
+    slot (`_slab_sum`). The engine differentiates delayed runs with its own reverse pass, which
+    reads the transposed connectome the same way (`adjoint`, `adjoint_read`).
 
     **Fields:** `levels` (block sizes in steps, ascending), `groups` (one `EdgeGroup` per level),
     `ring` (buffer length in steps, a multiple of the largest level), `exact` (fractional
@@ -107,7 +107,7 @@ class DelayPlan:
     groups: tuple[EdgeGroup, ...]
     ring: int
     exact: bool
-    adjoint: tuple[EdgeGroup, ...] = ()
+    adjoint: tuple[EdgeGroup, ...]
 
     @property
     def block(self) -> int:
@@ -256,33 +256,31 @@ class DelayBuffer(eqx.Module):
         return DelayBuffer(jnp.concatenate([data, data], axis=-1), plan)
 
     def read(self, group: EdgeGroup, start: Array, n_rows: int,
-             weights: Float[Array, "nodes slots"]
-             ) -> tuple["DelayBuffer", Float[Array, "rows channels nodes"]]:
+             weights: Float[Array, "nodes slots"]) -> Float[Array, "rows channels nodes"]:
         r"""Summed delayed input of one edge group for the `n_rows` step ends from step
         `start`: row $m$ is $\sum_j w_{ij}\,\mathrm{pre}(x_j(t_{\text{start}+m} - \tau_{ij}))$
-        over the group's connections (`weights` from `group.weights`).
-
-        Returns the buffer too, unchanged: threading it through the read lets the reverse pass
-        add the read's cotangent into the buffer's cotangent in place (a small slab), instead
-        of materialising a buffer-sized zero array per read."""
+        over the group's connections (`weights` from `group.weights`)."""
         n_channels, n_nodes = self.data.shape[:2]
         if group.per_target == 0:
-            return self, jnp.zeros((n_rows, n_channels, n_nodes), self.data.dtype)
+            return jnp.zeros((n_rows, n_channels, n_nodes), self.data.dtype)
         window = n_rows + (1 if self.plan.exact else 0)
         lags = group.lags.array
         span = int(lags.max()) - int(lags.min()) + window
         assert span <= self.plan.ring  # the ring holds the longest delay plus a top block
         # the group's windows all lie in one contiguous slab of the buffer
         q = (jnp.asarray(start, jnp.int32) - int(lags.max()) - 1) % self.plan.ring
-        data, acc = _read_through(self.data, q, weights, group, span, n_rows, self.plan.exact)
-        return DelayBuffer(data, self.plan), acc.transpose(2, 1, 0)
+        slab = jax.lax.dynamic_slice_in_dim(self.data, q, span, axis=-1)
+        acc = _slab_sum(slab, weights, group, int(lags.max()) - lags, n_rows, self.plan.exact)
+        return acc.transpose(2, 1, 0)
 
     def write(self, start: Array, block_values: Float[Array, "block channels nodes"]
               ) -> "DelayBuffer":
         """Store the values of steps `start + 1 .. start + block`."""
         q = jnp.asarray(start, jnp.int32) % self.plan.ring
         vals = jnp.moveaxis(block_values, 0, -1).astype(self.data.dtype)
-        return DelayBuffer(_write_twice(self.data, vals, q, self.plan.ring), self.plan)
+        data = jax.lax.dynamic_update_slice_in_dim(self.data, vals, q, axis=-1)
+        data = jax.lax.dynamic_update_slice_in_dim(data, vals, q + self.plan.ring, axis=-1)
+        return DelayBuffer(data, self.plan)
 
 
 def _slab_sum(slab: Float[Array, "channels nodes span"], weights: Float[Array, "nodes slots"],
@@ -326,64 +324,6 @@ def _slab_sum(slab: Float[Array, "channels nodes span"], weights: Float[Array, "
     dw = None if dots is None else jnp.zeros((k, n_nodes), slab.dtype)
     acc, dw = jax.lax.fori_loop(0, k, add_slot, (acc, dw))
     return acc if dots is None else (acc, dw)
-
-
-def _forward_offsets(group: EdgeGroup) -> np.ndarray:
-    lags = group.lags.array
-    return int(lags.max()) - lags
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5, 6))
-def _read_through(data, q, weights, group, span, n_rows, exact):
-    slab = jax.lax.dynamic_slice_in_dim(data, q, span, axis=-1)
-    return data, _slab_sum(slab, weights, group, _forward_offsets(group), n_rows, exact)
-
-
-def _read_through_fwd(data, q, weights, group, span, n_rows, exact):
-    slab = jax.lax.dynamic_slice_in_dim(data, q, span, axis=-1)
-    acc = _slab_sum(slab, weights, group, _forward_offsets(group), n_rows, exact)
-    return (data, acc), (slab, q, weights)
-
-
-def _read_through_bwd(group, span, n_rows, exact, residuals, cotangents):
-    slab, q, weights = residuals
-    ct_data, ct_acc = cotangents
-    _, vjp = jax.vjp(lambda s, w: _slab_sum(s, w, group, _forward_offsets(group), n_rows, exact),
-                     slab, weights)
-    ct_slab, ct_weights = vjp(ct_acc)
-    # in place on the running cotangent of the buffer: only the slab is touched
-    here = jax.lax.dynamic_slice_in_dim(ct_data, q, span, axis=-1)
-    ct_data = jax.lax.dynamic_update_slice_in_dim(ct_data, here + ct_slab, q, axis=-1)
-    return ct_data, None, ct_weights
-
-
-_read_through.defvjp(_read_through_fwd, _read_through_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def _write_twice(data, vals, q, ring):
-    data = jax.lax.dynamic_update_slice_in_dim(data, vals, q, axis=-1)
-    return jax.lax.dynamic_update_slice_in_dim(data, vals, q + ring, axis=-1)
-
-
-def _write_twice_fwd(data, vals, q, ring):
-    return _write_twice(data, vals, q, ring), (q, jnp.zeros((0, vals.shape[-1]), vals.dtype))
-
-
-def _write_twice_bwd(ring, residuals, ct):
-    q, shape = residuals
-    width = shape.shape[-1]
-    # the values' cotangent is what both copies received; both copies were overwritten, so
-    # their cotangents end here (zeroed in place)
-    ct_vals = (jax.lax.dynamic_slice_in_dim(ct, q, width, axis=-1)
-               + jax.lax.dynamic_slice_in_dim(ct, q + ring, width, axis=-1))
-    zeros = jnp.zeros_like(ct_vals)
-    ct = jax.lax.dynamic_update_slice_in_dim(ct, zeros, q, axis=-1)
-    ct = jax.lax.dynamic_update_slice_in_dim(ct, zeros, q + ring, axis=-1)
-    return ct, ct_vals, None
-
-
-_write_twice.defvjp(_write_twice_fwd, _write_twice_bwd)
 
 
 def adjoint_read(g_ring: Float[Array, "channels nodes time"], plan: DelayPlan, group: EdgeGroup,

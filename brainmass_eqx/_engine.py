@@ -195,8 +195,7 @@ class _Engine:
         if cfg.stochastic and depth == self.noise_depth:
             dws = self.increments(start, size)
         if plan is not None and plan.groups[depth].per_target:
-            buf, own = carry[1].read(plan.groups[depth], start, size + 1, group_w[depth])
-            carry = (carry[0], buf, *carry[2:])
+            own = carry[1].read(plan.groups[depth], start, size + 1, group_w[depth])
             rows = own if rows is None else rows + own
         if rows is None:
             rows = jnp.zeros((size + 1, self.net.n_channels, self.net.n_regions), self.dtype)
@@ -269,16 +268,16 @@ class _Engine:
 
     # -- reverse (delayed networks) --------------------------------------------------------
 
-    def base_bwd(self, st, start, pend, tape, cto, dws, record):
+    def base_bwd(self, st, start, pend, tape, cto, dws, record, rev):
         ct_yy, ct_ss, ct_yf, g_ring, row0, ct_p, ct_strength, ct_wadj = st
         yy, ss, yf, rows, _ = tape
         plan = self.cfg.plan
+        strength = rev[0]
 
         def f(params, strength, yy, ss, yf, rows):
             eng = self.with_params(params)
             return eng.steps((None, strength), yy, ss, yf, start, rows, dws, record)
 
-        _, strength = self.coupling()
         out, vjp = eqx.filter_vjp(f, self.params, strength, yy, ss, yf, rows)
         ct_pres = jnp.zeros_like(out[2]) if pend is None else pend
         g_p, g_strength, ct_yy, ct_ss, ct_yf, g_rows = vjp(((ct_yy, ct_ss, ct_yf), cto, ct_pres))
@@ -288,8 +287,11 @@ class _Engine:
         return (ct_yy, ct_ss, ct_yf, g_ring, g_rows[0], _add(ct_p, g_p),
                 ct_strength + g_strength, ct_wadj)
 
-    def level_bwd(self, depth, st, start, pend, tape, cto, dws, record, adj_w, dots_on):
+    def level_bwd(self, depth, st, start, pend, tape, cto, dws, record, rev):
+        """The reverse of `level`. `rev` holds what every block of the reverse pass shares:
+        `(strength, adjoint slot weights, whether the weights are differentiated)`."""
         cfg, plan = self.cfg, self.cfg.plan
+        _, adj_w, dots_on = rev
         size = cfg.levels[depth]
         if cfg.stochastic and depth == self.noise_depth:
             dws = self.increments(start, size)
@@ -310,7 +312,7 @@ class _Engine:
                 st = (*st[:7], tuple(ct_wadj))
         if depth == 0:
             return self.base_bwd(st, start, pend, jax.tree.map(lambda x: x[0], tape), cto, dws,
-                                 record)
+                                 record, rev)
         sub = cfg.levels[depth - 1]
         n_base = sub // cfg.levels[0]
 
@@ -323,12 +325,12 @@ class _Engine:
             sub_dws = None if dws is None else jax.tree.map(
                 lambda v: jax.lax.dynamic_slice_in_dim(v, j * sub, sub), dws)
             return self.level_bwd(depth - 1, st, start + j * sub, sub_pend, sub_tape, sub_cto,
-                                  sub_dws, record, adj_w, dots_on), None
+                                  sub_dws, record, rev), None
 
         st, _ = jax.lax.scan(body, st, jnp.arange(size // sub, dtype=jnp.int32), reverse=True)
         return st
 
-    def chunks_bwd(self, st, saved, first, n, ct_outs, record, adj_w, dots_on):
+    def chunks_bwd(self, st, saved, first, n, ct_outs, record, rev):
         """The reverse of `chunks`: recompute each chunk from its saved start (taping every
         base block's inputs), then walk its blocks backwards."""
         if n == 0:
@@ -347,7 +349,7 @@ class _Engine:
             def back(st, xs):
                 b, tape_b, cto_b = xs
                 return self.level_bwd(top, st, b * superblock, None, tape_b, cto_b, None,
-                                      record, adj_w, dots_on), None
+                                      record, rev), None
 
             st, _ = jax.lax.scan(back, st, (idx, tape, cto), reverse=True)
             return st
@@ -440,29 +442,32 @@ def _delayed_bwd(residuals, grad_obj, perturbed, vjp_arg, solver, key, cfg):
             lambda: _delayed_forward(vjp_arg, solver, key, cfg, save=False)[0][1])
         ct_outs = jax.tree.map(lambda s, g: jnp.zeros(s.shape, s.dtype) if g is None else g,
                                outs_shape, ct_outs, is_leaf=lambda x: x is None)
-    weights, _ = eng.coupling()
+    weights, strength = eng.coupling()
     adj_w = tuple(g.weights(weights.T) for g in plan.adjoint)
     net_perturbed = perturbed[0][0]
     dots_on = any(jax.tree.leaves((net_perturbed.connectome, net_perturbed.coupling)))
-    data = DelayBuffer.from_history(plan, hist).data
-    st = (jax.tree.map(jnp.zeros_like, yy0), _zeros(ss0), ct_final, jnp.zeros_like(data),
-          jnp.zeros(data.shape[:2], data.dtype), _zeros(params),
-          jnp.zeros((params[0].n_regions,), data.dtype), tuple(jnp.zeros_like(w) for w in adj_w))
-    st = eng.chunks_bwd(st, saved_rec, n_warm, n_rec, ct_outs, True, adj_w, dots_on)
-    st = eng.chunks_bwd(st, saved_warm, 0, n_warm, None, False, adj_w, dots_on)
+    rev = (strength, adj_w, dots_on)
+    ring = plan.ring
+    n_channels, n_regions = hist.shape[1:]
+    st = (jax.tree.map(jnp.zeros_like, yy0), _zeros(ss0), ct_final,
+          jnp.zeros((n_channels, n_regions, 2 * ring), hist.dtype),
+          jnp.zeros((n_channels, n_regions), hist.dtype), _zeros(params),
+          jnp.zeros_like(strength), tuple(jnp.zeros_like(w) for w in adj_w))
+    st = eng.chunks_bwd(st, saved_rec, n_warm, n_rec, ct_outs, True, rev)
+    st = eng.chunks_bwd(st, saved_warm, 0, n_warm, None, False, rev)
     ct_yy, ct_ss, _, g_ring, row0, ct_p, ct_strength, ct_wadj = st
 
-    # the history: S(t) for t in [0, ring) read it; lay the cotangents out by t (zero before 0)
-    ring = plan.ring
+    # the history (steps -ring+1 .. 0) is read by the sums S(t) of t >= 0: lay the cotangents
+    # out by t, zero before t = 0, and read them once more
     gx = jnp.concatenate([jnp.zeros((*row0.shape, ring + 1), row0.dtype), row0[..., None],
                           g_ring[..., :ring]], axis=-1)
     ct_hist = jnp.zeros((row0.shape[1], row0.shape[0], ring), row0.dtype)
     shift = 1 if plan.exact else 0
     ct_wadj = list(ct_wadj)
+    dots = hist.transpose(2, 1, 0) if dots_on else None
     for depth, group in enumerate(plan.adjoint):
         if not group.per_target:
             continue
-        dots = hist.transpose(2, 1, 0) if dots_on else None
         res = _slab_sum(gx, adj_w[depth], group, group.lags.array + 2 - shift, ring, plan.exact,
                         dots)
         own, dw = (res, None) if dots is None else res
