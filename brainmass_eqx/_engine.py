@@ -91,6 +91,8 @@ class _Engine:
         self.solver, self.key, self.cfg, self.y0 = solver, key, cfg, y0
         self.dtype = jnp.result_type(*jax.tree.leaves(y0))
         self.n_total = cfg.n_transient + cfg.n_record
+        # rows of the carried record arrays (at least one base block)
+        self.n_rec_rows = max(cfg.n_record, cfg.levels[0])
         self.noise_keys = (tuple(self.net.noise.diffusion(y0, self.net.noise_states))
                            if cfg.stochastic else ())
         # Increments are drawn once per block of at least `_NOISE_BLOCK` steps (the smallest
@@ -187,9 +189,32 @@ class _Engine:
 
     # -- forward ------------------------------------------------------------------------
 
+    def write_records(self, rec, start, outs):
+        """Store the records of the base block from step `start` in the run's record arrays
+        `rec` (row `r` is step `n_transient + r`; rows outside the recording are dropped)."""
+        block = self.cfg.levels[0]
+        first = start - self.cfg.n_transient
+        # one in-place window write (a scatter would leave XLA's fused loop): the window is
+        # clamped into the arrays, and its rows outside the block keep their old values
+        at = jnp.clip(first, 0, self.n_rec_rows - block)
+        m = at - first + jnp.arange(block, dtype=jnp.int32)
+        inside = (m >= 0) & (m < block)
+
+        def write(r, o):
+            old = jax.lax.dynamic_slice_in_dim(r, at, block)
+            new = jnp.take(o.astype(r.dtype), jnp.clip(m, 0, block - 1), axis=0)
+            keep = inside.reshape(block, *(1,) * (r.ndim - 1))
+            return jax.lax.dynamic_update_slice_in_dim(r, jnp.where(keep, new, old), at, 0)
+
+        return jax.tree.map(write, rec, outs)
+
     def level(self, depth, carry, start, rows, dws, record, tape, coupling, group_w):
         """One block of `levels[depth]` steps: read this level's delayed sums, run the
-        sub-blocks. `tape` also returns every base block's inputs (for the reverse pass)."""
+        sub-blocks. `tape` also returns every base block's inputs (for the reverse pass).
+
+        The carry is `(state, buffer, solver state, final state, records)`. With `record`,
+        the steps' records are written into the carried `records` arrays when there are any
+        (the delayed forward pass: one output array, no stacking and slicing), else stacked."""
         cfg, plan = self.cfg, self.cfg.plan
         size = cfg.levels[depth]
         if cfg.stochastic and depth == self.noise_depth:
@@ -200,14 +225,16 @@ class _Engine:
         if rows is None:
             rows = jnp.zeros((size + 1, self.net.n_channels, self.net.n_regions), self.dtype)
         if depth == 0:
-            yy, buf, ss, yf = carry
+            yy, buf, ss, yf, rec = carry
             (yy1, ss1, yf1), outs, pres = self.steps(coupling, yy, ss, yf, start, rows, dws,
                                                      record)
             if plan is not None:
                 buf = buf.write(start, pres)
+            if record and rec is not None:
+                rec, outs = self.write_records(rec, start, outs), None
             taped = (jax.tree.map(lambda x: x[None], (yy, ss, yf, rows, pres))
                      if tape else None)
-            return (yy1, buf, ss1, yf1), (outs, taped)
+            return (yy1, buf, ss1, yf1, rec), (outs, taped)
         sub = cfg.levels[depth - 1]
 
         def body(carry, j):
@@ -246,7 +273,7 @@ class _Engine:
             return carry, outs
 
         def chunk(carry, c):
-            start = carry
+            start = (*carry[:4], None)  # what the reverse pass recomputes from
             idx = first + c * size + jnp.arange(size, dtype=jnp.int32)
             carry, outs = jax.lax.scan(superblock, carry, idx)
             return carry, (outs, start if save else None)
@@ -258,7 +285,7 @@ class _Engine:
             outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[3:]), out))
             saved = (starts, None)
         if rest:
-            start = carry
+            start = (*carry[:4], None)
             idx = first + n_chunks * size + jnp.arange(rest, dtype=jnp.int32)
             carry, out = jax.lax.scan(superblock, carry, idx)
             outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), out))
@@ -402,10 +429,16 @@ def _delayed_forward(vjp_arg, solver, key, cfg, save):
     params, (yy0, hist, ss0) = vjp_arg
     eng = _Engine(params, solver, key, cfg, yy0[0])
     n_warm, n_rec, _ = _blocks(cfg)
-    carry = (yy0, DelayBuffer.from_history(cfg.plan, hist), ss0, yy0)
+    carry = (yy0, DelayBuffer.from_history(cfg.plan, hist), ss0, yy0, None)
     carry, _, saved_warm = eng.chunks(carry, 0, n_warm, False, save)
-    carry, outs, saved_rec = eng.chunks(carry, n_warm, n_rec, True, save)
-    return (carry[3], outs), (saved_warm, saved_rec)
+    # the records go straight into arrays of the recorded length, carried through the run
+    shapes = jax.eval_shape(lambda: eng.mset.record(eng.net, *yy0))
+    rec = jax.tree.map(lambda s: jnp.zeros((eng.n_rec_rows, *s.shape), s.dtype), shapes)
+    carry, _, saved_rec = eng.chunks((*carry[:4], rec), n_warm, n_rec, True, save)
+    rec = carry[4]
+    if eng.n_rec_rows > cfg.n_record:
+        rec = jax.tree.map(lambda r: r[:cfg.n_record], rec)
+    return (carry[3], rec), (saved_warm, saved_rec)
 
 
 @_delayed.def_fwd
@@ -434,7 +467,7 @@ def _delayed_bwd(residuals, grad_obj, perturbed, vjp_arg, solver, key, cfg):
     eng = _Engine(params, solver, key, cfg, yy0[0])
     saved_warm, saved_rec = residuals
     ct_final, ct_outs = grad_obj
-    n_warm, n_rec, _ = _blocks(cfg)
+    n_warm, n_rec, offset = _blocks(cfg)
     ct_final = jax.tree.map(lambda x, g: jnp.zeros_like(x) if g is None else g, yy0, ct_final,
                             is_leaf=lambda x: x is None)
     if ct_outs is not None:
@@ -442,6 +475,10 @@ def _delayed_bwd(residuals, grad_obj, perturbed, vjp_arg, solver, key, cfg):
             lambda: _delayed_forward(vjp_arg, solver, key, cfg, save=False)[0][1])
         ct_outs = jax.tree.map(lambda s, g: jnp.zeros(s.shape, s.dtype) if g is None else g,
                                outs_shape, ct_outs, is_leaf=lambda x: x is None)
+        # laid out like the recording blocks: `offset` steps before, the padding after
+        pad = n_rec * cfg.levels[-1] - offset - cfg.n_record
+        ct_outs = jax.tree.map(
+            lambda g: jnp.pad(g, [(offset, pad)] + [(0, 0)] * (g.ndim - 1)), ct_outs)
     weights, strength = eng.coupling()
     adj_w = tuple(g.weights(weights.T) for g in plan.adjoint)
     net_perturbed = perturbed[0][0]
@@ -509,7 +546,7 @@ def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanC
                 return net.coupling.pre(net.coupled(h)).astype(dtype)
 
             hist = jax.vmap(pre_at)(jnp.arange(-plan.ring + 1, 1, dtype=jnp.int32))
-        final, outs = _delayed((params, (yy0, hist, ss0)), solver, key, cfg)
+        final, records = _delayed((params, (yy0, hist, ss0)), solver, key, cfg)
     else:
         # noise without delays: no buffer, so autodiff with chunked rematerialisation is fine
         fn = eng.superblock_fn(False)
@@ -521,12 +558,12 @@ def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanC
                 return carry, outs
             return f
 
-        carry = (yy0, None, ss0, yy0)
+        carry = (yy0, None, ss0, yy0, None)
         carry, _ = _scan_checkpointed(strip(fn), carry, 0, n_warm)
         carry, outs = _scan_checkpointed(strip(fn_rec), carry, n_warm, n_rec)
         outs = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
         final = carry[3]
-    records = jax.tree.map(lambda x: x[offset:offset + cfg.n_record], outs)
+        records = jax.tree.map(lambda x: x[offset:offset + cfg.n_record], outs)
     final_state, final_ms = final
     ts = jnp.asarray((cfg.n_transient + 1 + np.arange(cfg.n_record)) * dt, dtype)
     stats = {"num_steps": jnp.asarray((n_warm + n_rec) * cfg.levels[-1]),

@@ -130,6 +130,13 @@ def test_transient_and_final_state_in_the_engine():
     np.testing.assert_allclose(part["x"], full["x"][73:], rtol=1e-6)
     np.testing.assert_allclose(part.ts, full.ts[73:], rtol=1e-6)
     np.testing.assert_allclose(part.final_state["x"], full["x"][-1], rtol=1e-6)
+    # a recording shorter than one base block (the 2 ms delay is a block of 20 steps), after
+    # a transient that ends inside a block
+    short = bmx.simulate(net, 7.8, 0.1, solver=dfx.Heun(), inputs=drive, transient=7.3,
+                         y0={"x": jnp.zeros(2)})
+    assert short["x"].shape == (5, 2)
+    np.testing.assert_allclose(short["x"], full["x"][73:78], rtol=1e-6)
+    np.testing.assert_allclose(short.final_state["x"], full["x"][77], rtol=1e-6)
 
 
 def test_errors_for_unresolvable_delays_and_huge_buffers():
