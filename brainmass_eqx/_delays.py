@@ -93,10 +93,10 @@ class DelayPlan:
     steps), the 6320 connections fill 79 slots per region with no padding, 65 of them read once
     every 56 or 112 steps.
 
-    Each group's windows lie in one contiguous slab of the buffer (from its longest delay back
-    to its shortest): a read slices that slab, then gathers and accumulates the windows slot by
-    slot (`_slab_sum`). The engine differentiates delayed runs with its own reverse pass, which
-    reads the transposed connectome the same way (`adjoint`, `adjoint_read`).
+    A read gathers and accumulates the windows slot by slot, straight from the buffer
+    (`_slab_sum`; slicing the group's slab out first costs an unvectorised copy). The engine
+    differentiates delayed runs with its own reverse pass, which reads the transposed
+    connectome the same way (`adjoint`, `adjoint_read`).
 
     **Fields:** `levels` (block sizes in steps, ascending), `groups` (one `EdgeGroup` per level),
     `ring` (buffer length in steps, a multiple of the largest level), `exact` (fractional
@@ -267,10 +267,10 @@ class DelayBuffer(eqx.Module):
         lags = group.lags.array
         span = int(lags.max()) - int(lags.min()) + window
         assert span <= self.plan.ring  # the ring holds the longest delay plus a top block
-        # the group's windows all lie in one contiguous slab of the buffer
+        # the group's windows all lie in one contiguous slab of the buffer, from column `q`
         q = (jnp.asarray(start, jnp.int32) - int(lags.max()) - 1) % self.plan.ring
-        slab = jax.lax.dynamic_slice_in_dim(self.data, q, span, axis=-1)
-        acc = _slab_sum(slab, weights, group, int(lags.max()) - lags, n_rows, self.plan.exact)
+        acc = _slab_sum(self.data, weights, group, int(lags.max()) - lags, n_rows,
+                        self.plan.exact, start=q)
         return acc.transpose(2, 1, 0)
 
     def write(self, start: Array, block_values: Float[Array, "block channels nodes"]
@@ -283,21 +283,23 @@ class DelayBuffer(eqx.Module):
         return DelayBuffer(data, self.plan)
 
 
-def _slab_sum(slab: Float[Array, "channels nodes span"], weights: Float[Array, "nodes slots"],
+def _slab_sum(slab: Float[Array, "channels nodes time"], weights: Float[Array, "nodes slots"],
               group: EdgeGroup, offsets: np.ndarray, n_rows: int, exact: bool,
-              dots: Float[Array, "nodes channels rows"] | None = None):
+              dots: Float[Array, "nodes channels rows"] | None = None, start: Array | int = 0):
     """For every region, the weighted sum over its slots of windows of `slab`: slot `k` of
-    region `i` reads row `group.sources[i, k]` from `offsets[i, k]` on. With `exact`, a window
-    has one more sample and the two neighbours are mixed by the slot's fraction.
+    region `i` reads row `group.sources[i, k]` from column `start + offsets[i, k]` on. With
+    `exact`, a window has one more sample and the two neighbours are mixed by the slot's
+    fraction.
 
     With `dots`, also returns each slot's unweighted window contracted with `dots` of its
     region, `(slots, nodes)` (the gradient of the sum with respect to the slot weights)."""
     n_channels, n_nodes = slab.shape[:2]
     k = group.per_target
     window = n_rows + (1 if exact else 0)
-    # slot-major `(slots, nodes, 2)` start indices (source row, offset in the slab)
+    # slot-major `(slots, nodes, 2)` start indices (source row, column)
     idx = np.stack([group.sources.array, offsets.ravel()], axis=-1)
     idx = jnp.asarray(idx.reshape(n_nodes, k, 2).transpose(1, 0, 2).astype(np.int32))
+    shift = jnp.stack([jnp.zeros((), jnp.int32), jnp.asarray(start, jnp.int32)])[None]
     dnums = jax.lax.GatherDimensionNumbers(
         offset_dims=(1, 2), collapsed_slice_dims=(1,), start_index_map=(1, 2))
     w = weights.T
@@ -309,7 +311,7 @@ def _slab_sum(slab: Float[Array, "channels nodes span"], weights: Float[Array, "
     # them with a batched dot.
     def add_slot(kk, carry):
         acc, dw = carry
-        win = jax.lax.gather(slab, idx[kk], dnums, (n_channels, 1, window),
+        win = jax.lax.gather(slab, idx[kk] + shift, dnums, (n_channels, 1, window),
                              mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
         if exact:
             f = frac[kk, :, None, None]
@@ -341,5 +343,4 @@ def adjoint_read(g_ring: Float[Array, "channels nodes time"], plan: DelayPlan, g
     span = lag_max - lag_min + n_rows + shift
     assert span <= plan.ring
     q = (jnp.asarray(start, jnp.int32) + lag_min - shift) % plan.ring
-    slab = jax.lax.dynamic_slice_in_dim(g_ring, q, span, axis=-1)
-    return _slab_sum(slab, weights, group, lags - lag_min, n_rows, plan.exact, dots)
+    return _slab_sum(g_ring, weights, group, lags - lag_min, n_rows, plan.exact, dots, start=q)
