@@ -37,7 +37,9 @@ class _StepIncrement(dfx.AbstractBrownianPath):
 
 class ScanConfig(eqx.Module):
     """Static settings of an engine run: `levels` are the nested block sizes in steps (see
-    [`brainmass_eqx.DelayPlan`][]; one level of `block` steps without delays)."""
+    [`brainmass_eqx.DelayPlan`][]; one level of `block` steps without delays). With
+    `store_rows`, the forward pass of a differentiated delayed run keeps the delayed sums of
+    every step for the reverse pass (see `REVERSE_ROWS_BYTES`)."""
 
     dt: float
     n_transient: int
@@ -45,6 +47,15 @@ class ScanConfig(eqx.Module):
     levels: tuple[int, ...]
     plan: DelayPlan | None
     stochastic: bool
+    store_rows: bool = False
+
+
+#: The reverse pass of a delayed run needs the delayed sums $S(t)$ of every step. While they
+#: take at most this many bytes (one value per region and step: 219 MB for 60 s of an
+#: 80-region network at dt = 0.1 ms), the forward pass keeps them, and the reverse pass only
+#: re-runs the (cheap) solver steps from its checkpoints. Longer runs recompute them, delayed
+#: reads included, from the checkpoints, so memory stays O(sqrt(steps)) instead of O(steps).
+REVERSE_ROWS_BYTES = 2**28
 
 
 _NOISE_BLOCK = 4
@@ -208,72 +219,96 @@ class _Engine:
 
         return jax.tree.map(write, rec, outs)
 
-    def level(self, depth, carry, start, rows, dws, record, tape, coupling, group_w):
+    def level(self, depth, carry, start, rows, dws, record, tape, coupling, group_w,
+              given=None):
         """One block of `levels[depth]` steps: read this level's delayed sums, run the
-        sub-blocks. `tape` also returns every base block's inputs (for the reverse pass).
+        sub-blocks.
 
-        The carry is `(state, buffer, solver state, final state, records)`. With `record`,
-        the steps' records are written into the carried `records` arrays when there are any
-        (the delayed forward pass: one output array, no stacking and slicing), else stacked."""
+        The carry is `(state, buffer, solver state, final state, records, kept sums)`. With
+        `record`, the steps' records are written into the carried `records` arrays when there
+        are any (the delayed forward pass: one output array, no stacking and slicing), else
+        stacked. The delayed sums of every base block are written into `kept sums` when it is
+        not `None` (the forward pass of a differentiated run, see `REVERSE_ROWS_BYTES`). `tape`
+        also returns every base block's inputs (for the reverse pass). `given` holds the
+        delayed sums of the block's base blocks, kept by the forward pass: nothing is then read
+        or written to the buffer.
+        """
         cfg, plan = self.cfg, self.cfg.plan
         size = cfg.levels[depth]
         if cfg.stochastic and depth == self.noise_depth:
             dws = self.increments(start, size)
-        if plan is not None and plan.groups[depth].per_target:
+        if plan is not None and given is None and plan.groups[depth].per_target:
             own = carry[1].read(plan.groups[depth], start, size + 1, group_w[depth])
             rows = own if rows is None else rows + own
-        if rows is None:
-            rows = jnp.zeros((size + 1, self.net.n_channels, self.net.n_regions), self.dtype)
         if depth == 0:
-            yy, buf, ss, yf, rec = carry
+            if given is not None:
+                rows = given[0]
+            elif rows is None:
+                rows = jnp.zeros((size + 1, self.net.n_channels, self.net.n_regions),
+                                 self.dtype)
+            yy, buf, ss, yf, rec, kept = carry
             (yy1, ss1, yf1), outs, pres = self.steps(coupling, yy, ss, yf, start, rows, dws,
                                                      record)
-            if plan is not None:
+            if plan is not None and buf is not None:
                 buf = buf.write(start, pres)
             if record and rec is not None:
                 rec, outs = self.write_records(rec, start, outs), None
+            if kept is not None:
+                kept = jax.lax.dynamic_update_index_in_dim(kept, rows, start // size, 0)
             taped = (jax.tree.map(lambda x: x[None], (yy, ss, yf, rows, pres))
                      if tape else None)
-            return (yy1, buf, ss1, yf1, rec), (outs, taped)
+            return (yy1, buf, ss1, yf1, rec, kept), (outs, taped)
         sub = cfg.levels[depth - 1]
+        n_base = sub // cfg.levels[0]
 
         def body(carry, j):
-            sub_rows = jax.lax.dynamic_slice_in_dim(rows, j * sub, sub + 1)
+            sub_rows = (None if rows is None
+                        else jax.lax.dynamic_slice_in_dim(rows, j * sub, sub + 1))
+            sub_given = (None if given is None
+                         else jax.lax.dynamic_slice_in_dim(given, j * n_base, n_base))
             sub_dws = None if dws is None else jax.tree.map(
                 lambda v: jax.lax.dynamic_slice_in_dim(v, j * sub, sub), dws)
             return self.level(depth - 1, carry, start + j * sub, sub_rows, sub_dws, record,
-                              tape, coupling, group_w)
+                              tape, coupling, group_w, sub_given)
 
         carry, outs = jax.lax.scan(body, carry, jnp.arange(size // sub, dtype=jnp.int32))
         return carry, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
 
-    def superblock_fn(self, record, tape=False):
+    def superblock_fn(self, record, tape=False, given=False):
+        """`fn(carry, b)` runs superblock `b`; with `given`, `fn(carry, (b, delayed sums of
+        its base blocks))`."""
         coupling = self.coupling()
         plan = self.cfg.plan
-        group_w = (None if plan is None
+        group_w = (None if plan is None or given
                    else tuple(g.weights(coupling[0]) for g in plan.groups))
 
-        def fn(carry, b):
+        def fn(carry, xs):
+            b, rows = xs if given else (xs, None)
             return self.level(len(self.cfg.levels) - 1, carry, b * self.cfg.levels[-1], None,
-                              None, record, tape, coupling, group_w)
+                              None, record, tape, coupling, group_w, rows)
 
         return fn
 
     def chunks(self, carry, first, n, record, save):
         """Superblocks `first .. first + n - 1` in chunks of about sqrt(n); with `save`, also
-        the carry at the start of every chunk (the reverse pass recomputes from there)."""
+        the carry at the start of every chunk, what the reverse pass recomputes from (without
+        the buffer when the delayed sums are kept)."""
         if n == 0:
             return carry, None, None
         fn = self.superblock_fn(record)
         size = _chunk_size(n)
         n_chunks, rest = divmod(n, size)
 
+        def checkpoint(carry):
+            return (carry[0], None if carry[5] is not None else carry[1], *carry[2:4], None,
+                    None)
+
         def superblock(carry, b):
             carry, (outs, _) = fn(carry, b)
             return carry, outs
 
         def chunk(carry, c):
-            start = (*carry[:4], None)  # what the reverse pass recomputes from
+            start = checkpoint(carry)
             idx = first + c * size + jnp.arange(size, dtype=jnp.int32)
             carry, outs = jax.lax.scan(superblock, carry, idx)
             return carry, (outs, start if save else None)
@@ -285,7 +320,7 @@ class _Engine:
             outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[3:]), out))
             saved = (starts, None)
         if rest:
-            start = (*carry[:4], None)
+            start = checkpoint(carry)
             idx = first + n_chunks * size + jnp.arange(rest, dtype=jnp.int32)
             carry, out = jax.lax.scan(superblock, carry, idx)
             outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), out))
@@ -357,21 +392,30 @@ class _Engine:
         st, _ = jax.lax.scan(body, st, jnp.arange(size // sub, dtype=jnp.int32), reverse=True)
         return st
 
-    def chunks_bwd(self, st, saved, first, n, ct_outs, record, rev):
+    def chunks_bwd(self, st, saved, first, n, ct_outs, record, rev, kept):
         """The reverse of `chunks`: recompute each chunk from its saved start (taping every
-        base block's inputs), then walk its blocks backwards."""
+        base block's inputs; from the `kept` delayed sums when there are any), then walk its
+        blocks backwards."""
         if n == 0:
             return st
         size = _chunk_size(n)
         n_chunks, rest = divmod(n, size)
         top = len(self.cfg.levels) - 1
         superblock = self.cfg.levels[-1]
-        taped = self.superblock_fn(False, tape=True)
+        per_superblock = superblock // self.cfg.levels[0]
+        starts, rest_start = saved
+        given = kept is not None
+        taped = self.superblock_fn(False, tape=True, given=given)
         if ct_outs is not None:
             ct_outs = jax.tree.map(lambda x: x.reshape(n, superblock, *x.shape[1:]), ct_outs)
 
         def run(st, start_carry, idx, cto):
-            _, (_, tape) = jax.lax.scan(taped, start_carry, idx)
+            xs = idx
+            if given:
+                rows = jax.lax.dynamic_slice_in_dim(kept, idx[0] * per_superblock,
+                                                    idx.shape[0] * per_superblock)
+                xs = (idx, rows.reshape(idx.shape[0], per_superblock, *rows.shape[1:]))
+            _, (_, tape) = jax.lax.scan(taped, start_carry, xs)
 
             def back(st, xs):
                 b, tape_b, cto_b = xs
@@ -381,7 +425,6 @@ class _Engine:
             st, _ = jax.lax.scan(back, st, (idx, tape, cto), reverse=True)
             return st
 
-        starts, rest_start = saved
         if rest:
             idx = first + n_chunks * size + jnp.arange(rest, dtype=jnp.int32)
             cto = None if ct_outs is None else jax.tree.map(lambda x: x[n_chunks * size:],
@@ -429,16 +472,21 @@ def _delayed_forward(vjp_arg, solver, key, cfg, save):
     params, (yy0, hist, ss0) = vjp_arg
     eng = _Engine(params, solver, key, cfg, yy0[0])
     n_warm, n_rec, _ = _blocks(cfg)
-    carry = (yy0, DelayBuffer.from_history(cfg.plan, hist), ss0, yy0, None)
+    kept = None
+    if save and cfg.store_rows:
+        # the delayed sums of every base block, for the reverse pass
+        n_base = (n_warm + n_rec) * (cfg.levels[-1] // cfg.levels[0])
+        kept = jnp.zeros((n_base, cfg.levels[0] + 1, *hist.shape[1:]), hist.dtype)
+    carry = (yy0, DelayBuffer.from_history(cfg.plan, hist), ss0, yy0, None, kept)
     carry, _, saved_warm = eng.chunks(carry, 0, n_warm, False, save)
     # the records go straight into arrays of the recorded length, carried through the run
     shapes = jax.eval_shape(lambda: eng.mset.record(eng.net, *yy0))
     rec = jax.tree.map(lambda s: jnp.zeros((eng.n_rec_rows, *s.shape), s.dtype), shapes)
-    carry, _, saved_rec = eng.chunks((*carry[:4], rec), n_warm, n_rec, True, save)
+    carry, _, saved_rec = eng.chunks((*carry[:4], rec, carry[5]), n_warm, n_rec, True, save)
     rec = carry[4]
     if eng.n_rec_rows > cfg.n_record:
         rec = jax.tree.map(lambda r: r[:cfg.n_record], rec)
-    return (carry[3], rec), (saved_warm, saved_rec)
+    return (carry[3], rec), (saved_warm, saved_rec, carry[5])
 
 
 @_delayed.def_fwd
@@ -465,7 +513,7 @@ def _delayed_bwd(residuals, grad_obj, perturbed, vjp_arg, solver, key, cfg):
     params, (yy0, hist, ss0) = vjp_arg
     plan = cfg.plan
     eng = _Engine(params, solver, key, cfg, yy0[0])
-    saved_warm, saved_rec = residuals
+    saved_warm, saved_rec, kept = residuals
     ct_final, ct_outs = grad_obj
     n_warm, n_rec, offset = _blocks(cfg)
     ct_final = jax.tree.map(lambda x, g: jnp.zeros_like(x) if g is None else g, yy0, ct_final,
@@ -490,8 +538,8 @@ def _delayed_bwd(residuals, grad_obj, perturbed, vjp_arg, solver, key, cfg):
           jnp.zeros((n_channels, n_regions, 2 * ring), hist.dtype),
           jnp.zeros((n_channels, n_regions), hist.dtype), _zeros(params),
           jnp.zeros_like(strength), tuple(jnp.zeros_like(w) for w in adj_w))
-    st = eng.chunks_bwd(st, saved_rec, n_warm, n_rec, ct_outs, True, rev)
-    st = eng.chunks_bwd(st, saved_warm, 0, n_warm, None, False, rev)
+    st = eng.chunks_bwd(st, saved_rec, n_warm, n_rec, ct_outs, True, rev, kept)
+    st = eng.chunks_bwd(st, saved_warm, 0, n_warm, None, False, rev, kept)
     ct_yy, ct_ss, _, g_ring, row0, ct_p, ct_strength, ct_wadj = st
 
     # the history (steps -ring+1 .. 0) is read by the sums S(t) of t >= 0: lay the cotangents
@@ -558,7 +606,7 @@ def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanC
                 return carry, outs
             return f
 
-        carry = (yy0, None, ss0, yy0, None)
+        carry = (yy0, None, ss0, yy0, None, None)
         carry, _ = _scan_checkpointed(strip(fn), carry, 0, n_warm)
         carry, outs = _scan_checkpointed(strip(fn_rec), carry, n_warm, n_rec)
         outs = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
@@ -585,5 +633,12 @@ def build_config(net: Network, dt: float, n_transient: int, n_record: int,
         levels = plan.levels
     else:
         levels = (max(1, min(100, n_total)),)
-    return ScanConfig(dt=dt, n_transient=n_transient, n_record=n_record, levels=levels,
-                      plan=plan, stochastic=net.is_stochastic)
+    cfg = ScanConfig(dt=dt, n_transient=n_transient, n_record=n_record, levels=levels,
+                     plan=plan, stochastic=net.is_stochastic)
+    if plan is not None:
+        n_warm, n_rec, _ = _blocks(cfg)
+        n_base = (n_warm + n_rec) * (levels[-1] // levels[0])
+        nbytes = (n_base * (levels[0] + 1) * net.n_channels * net.n_regions
+                  * jnp.dtype(y0_dtype).itemsize)
+        cfg = eqx.tree_at(lambda c: c.store_rows, cfg, nbytes <= REVERSE_ROWS_BYTES)
+    return cfg

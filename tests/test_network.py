@@ -202,9 +202,18 @@ def test_second_call_does_not_recompile():
     assert (counter.compiles, counter.traces) == (0, 0)
 
 
+@pytest.fixture(params=["kept-sums", "recomputed-sums"])
+def reverse_policy(request, monkeypatch):
+    """Both regimes of the delayed reverse pass: delayed sums kept by the forward pass (short
+    runs) or recomputed from the checkpoints (runs over `REVERSE_ROWS_BYTES`)."""
+    if request.param == "recomputed-sums":
+        monkeypatch.setattr(bmx._engine, "REVERSE_ROWS_BYTES", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("noise, exact", [(None, False), (bmx.AdditiveNoise(sigma=0.02), False),
                                           (None, True)], ids=["ode", "sde", "ode-exact-delays"])
-def test_gradient_through_delays_matches_finite_differences(x64, noise, exact):
+def test_gradient_through_delays_matches_finite_differences(x64, noise, exact, reverse_policy):
     net = small_network(noise=noise, exact_delays=exact)
     key = jax.random.key(2)
     y0 = net.initial_state(key=jax.random.key(1))
@@ -220,7 +229,7 @@ def test_gradient_through_delays_matches_finite_differences(x64, noise, exact):
                                rtol=1e-5)
 
 
-def test_gradient_with_respect_to_connectome_weights(x64):
+def test_gradient_with_respect_to_connectome_weights(x64, reverse_policy):
     net = small_network()
     y0 = net.initial_state(key=jax.random.key(1))
 
@@ -237,8 +246,10 @@ def test_gradient_with_respect_to_connectome_weights(x64):
     np.testing.assert_allclose(jnp.vdot(g, v), fd, rtol=1e-5)
 
 
-def test_reverse_mode_memory_grows_sublinearly():
-    """Chunked checkpointing: 16x the simulated time costs far less than 16x the memory."""
+def test_reverse_mode_memory_grows_sublinearly(monkeypatch):
+    """Chunked checkpointing: 16x the simulated time costs far less than 16x the memory (the
+    regime of runs whose delayed sums exceed `REVERSE_ROWS_BYTES`)."""
+    monkeypatch.setattr(bmx._engine, "REVERSE_ROWS_BYTES", 0)
     net = small_network(noise=bmx.AdditiveNoise(sigma=0.01), n=8)
     params, static = eqx.partition(net, eqx.is_inexact_array)
 
