@@ -3,7 +3,7 @@ steps of a diffrax solver, carrying the delay buffer, with chunked checkpointing
 
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import diffrax as dfx
 import equinox as eqx
@@ -59,6 +59,23 @@ REVERSE_ROWS_BYTES = 2**28
 
 
 _NOISE_BLOCK = 4
+
+
+class _Carry(NamedTuple):
+    """What the scans over blocks carry: the `state` `(y, monitor states)`, the delay
+    `buffer` (`None` without delays, and in the reverse pass's recompute when the delayed
+    sums were kept), the `solver` state, the `final` state (at the run's last step), and
+    optionally the `records` arrays of the recording, the `kept` delayed sums of every base
+    block (see `REVERSE_ROWS_BYTES`) and the reverse pass's `tape`, `(first base block,
+    arrays of every base block's inputs)`."""
+
+    state: Any
+    buffer: Any
+    solver: Any
+    final: Any
+    records: Any = None
+    kept: Any = None
+    tape: Any = None
 
 
 def _chunk_size(n: int) -> int:
@@ -219,77 +236,90 @@ class _Engine:
 
         return jax.tree.map(write, rec, outs)
 
-    def level(self, depth, carry, start, rows, dws, record, tape, coupling, group_w,
-              given=None):
-        """One block of `levels[depth]` steps: read this level's delayed sums, run the
-        sub-blocks.
+    def read_records(self, ct, start):
+        """The records' cotangents `ct` (rows of the recording) of the base block from step
+        `start`: zero for its steps outside the recording."""
+        block = self.cfg.levels[0]
+        r = start - self.cfg.n_transient + jnp.arange(block, dtype=jnp.int32)
+        valid = (r >= 0) & (r < self.cfg.n_record)
 
-        The carry is `(state, buffer, solver state, final state, records, kept sums)`. With
-        `record`, the steps' records are written into the carried `records` arrays when there
-        are any (the delayed forward pass: one output array, no stacking and slicing), else
-        stacked. The delayed sums of every base block are written into `kept sums` when it is
-        not `None` (the forward pass of a differentiated run, see `REVERSE_ROWS_BYTES`). `tape`
-        also returns every base block's inputs (for the reverse pass). `given` holds the
-        delayed sums of the block's base blocks, kept by the forward pass: nothing is then read
-        or written to the buffer.
-        """
+        def read(c):
+            v = jnp.take(c, jnp.clip(r, 0, c.shape[0] - 1), axis=0, mode="clip")
+            return jnp.where(valid.reshape(block, *(1,) * (c.ndim - 1)), v,
+                             jnp.zeros((), c.dtype))
+
+        return jax.tree.map(read, ct)
+
+    def level(self, depth, carry: _Carry, start, rows, dws, record, coupling, group_w):
+        """One block of `levels[depth]` steps: read this level's delayed sums and run its
+        sub-blocks (in the reverse pass's recompute, which has no buffer, the sums come from
+        `carry.kept`). With `record`, the steps' records are written into `carry.records`
+        when it holds arrays (the delayed forward pass: one output array, no stacking and
+        slicing), else returned stacked."""
         cfg, plan = self.cfg, self.cfg.plan
         size = cfg.levels[depth]
         if cfg.stochastic and depth == self.noise_depth:
             dws = self.increments(start, size)
-        if plan is not None and given is None and plan.groups[depth].per_target:
-            own = carry[1].read(plan.groups[depth], start, size + 1, group_w[depth])
+        if plan is not None and carry.buffer is not None and plan.groups[depth].per_target:
+            own = carry.buffer.read(plan.groups[depth], start, size + 1, group_w[depth])
             rows = own if rows is None else rows + own
         if depth == 0:
-            if given is not None:
-                rows = given[0]
-            elif rows is None:
-                rows = jnp.zeros((size + 1, self.net.n_channels, self.net.n_regions),
-                                 self.dtype)
-            yy, buf, ss, yf, rec, kept = carry
-            (yy1, ss1, yf1), outs, pres = self.steps(coupling, yy, ss, yf, start, rows, dws,
-                                                     record)
-            if plan is not None and buf is not None:
-                buf = buf.write(start, pres)
-            if record and rec is not None:
-                rec, outs = self.write_records(rec, start, outs), None
-            if kept is not None:
-                kept = jax.lax.dynamic_update_index_in_dim(kept, rows, start // size, 0)
-            taped = (jax.tree.map(lambda x: x[None], (yy, ss, yf, rows, pres))
-                     if tape else None)
-            return (yy1, buf, ss1, yf1, rec, kept), (outs, taped)
+            return self.base(carry, start, rows, dws, record, coupling)
         sub = cfg.levels[depth - 1]
-        n_base = sub // cfg.levels[0]
 
         def body(carry, j):
             sub_rows = (None if rows is None
                         else jax.lax.dynamic_slice_in_dim(rows, j * sub, sub + 1))
-            sub_given = (None if given is None
-                         else jax.lax.dynamic_slice_in_dim(given, j * n_base, n_base))
             sub_dws = None if dws is None else jax.tree.map(
                 lambda v: jax.lax.dynamic_slice_in_dim(v, j * sub, sub), dws)
             return self.level(depth - 1, carry, start + j * sub, sub_rows, sub_dws, record,
-                              tape, coupling, group_w, sub_given)
+                              coupling, group_w)
 
         carry, outs = jax.lax.scan(body, carry, jnp.arange(size // sub, dtype=jnp.int32))
         return carry, jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
 
-    def superblock_fn(self, record, tape=False, given=False):
-        """`fn(carry, b)` runs superblock `b`; with `given`, `fn(carry, (b, delayed sums of
-        its base blocks))`."""
+    def base(self, carry: _Carry, start, rows, dws, record, coupling):
+        """One base block from step `start`: the steps, then the buffer write and whatever
+        the carry keeps (records, delayed sums, the reverse pass's tape)."""
+        plan, block = self.cfg.plan, self.cfg.levels[0]
+        b = start // block
+        if plan is not None and carry.buffer is None:
+            rows = jax.lax.dynamic_index_in_dim(carry.kept, b, keepdims=False)
+        elif rows is None:
+            rows = jnp.zeros((block + 1, self.net.n_channels, self.net.n_regions), self.dtype)
+        (yy1, ss1, yf1), outs, pres = self.steps(coupling, carry.state, carry.solver,
+                                                 carry.final, start, rows, dws, record)
+        buf, rec, kept, tape = carry.buffer, carry.records, carry.kept, carry.tape
+        if plan is not None and buf is not None:
+            buf = buf.write(start, pres)
+            if kept is not None:
+                kept = jax.lax.dynamic_update_index_in_dim(kept, rows, b, 0)
+        if record and rec is not None:
+            rec, outs = self.write_records(rec, start, outs), None
+        if tape is not None:
+            first, arrays = tape
+            entry = {"state": carry.state, "solver": carry.solver, "final": carry.final,
+                     "rows": rows, "pres": pres}
+            arrays = {k: jax.tree.map(
+                lambda a, v: jax.lax.dynamic_update_index_in_dim(a, v, b - first, 0),
+                arrays[k], entry[k]) for k in arrays}
+            tape = (first, arrays)
+        return _Carry(yy1, buf, ss1, yf1, rec, kept, tape), outs
+
+    def superblock_fn(self, record):
+        """`fn(carry, b)`: superblock `b`."""
         coupling = self.coupling()
         plan = self.cfg.plan
-        group_w = (None if plan is None or given
+        group_w = (None if plan is None
                    else tuple(g.weights(coupling[0]) for g in plan.groups))
 
-        def fn(carry, xs):
-            b, rows = xs if given else (xs, None)
+        def fn(carry, b):
             return self.level(len(self.cfg.levels) - 1, carry, b * self.cfg.levels[-1], None,
-                              None, record, tape, coupling, group_w, rows)
+                              None, record, coupling, group_w)
 
         return fn
 
-    def chunks(self, carry, first, n, record, save):
+    def chunks(self, carry: _Carry, first, n, record, save):
         """Superblocks `first .. first + n - 1` in chunks of about sqrt(n); with `save`, also
         the carry at the start of every chunk, what the reverse pass recomputes from (without
         the buffer when the delayed sums are kept)."""
@@ -300,17 +330,13 @@ class _Engine:
         n_chunks, rest = divmod(n, size)
 
         def checkpoint(carry):
-            return (carry[0], None if carry[5] is not None else carry[1], *carry[2:4], None,
-                    None)
-
-        def superblock(carry, b):
-            carry, (outs, _) = fn(carry, b)
-            return carry, outs
+            return carry._replace(buffer=None if carry.kept is not None else carry.buffer,
+                                  records=None, kept=None)
 
         def chunk(carry, c):
             start = checkpoint(carry)
             idx = first + c * size + jnp.arange(size, dtype=jnp.int32)
-            carry, outs = jax.lax.scan(superblock, carry, idx)
+            carry, outs = jax.lax.scan(fn, carry, idx)
             return carry, (outs, start if save else None)
 
         outs, saved = [], (None, None)
@@ -322,7 +348,7 @@ class _Engine:
         if rest:
             start = checkpoint(carry)
             idx = first + n_chunks * size + jnp.arange(rest, dtype=jnp.int32)
-            carry, out = jax.lax.scan(superblock, carry, idx)
+            carry, out = jax.lax.scan(fn, carry, idx)
             outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), out))
             saved = (saved[0], start if save else None)
         out = jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs) if len(outs) > 1 else outs[0]
@@ -330,11 +356,20 @@ class _Engine:
 
     # -- reverse (delayed networks) --------------------------------------------------------
 
-    def base_bwd(self, st, start, pend, tape, cto, dws, record, rev):
+    def base_bwd(self, st, start, pend, tape, ct_rec, dws, record, rev, kept):
         ct_yy, ct_ss, ct_yf, g_ring, row0, ct_p, ct_strength, ct_wadj = st
-        yy, ss, yf, rows, _ = tape
-        plan = self.cfg.plan
+        plan, block = self.cfg.plan, self.cfg.levels[0]
         strength = rev[0]
+        first, arrays = tape
+        b = start // block
+
+        def pick(a):
+            return jax.lax.dynamic_index_in_dim(a, b - first, keepdims=False)
+
+        yy, ss, yf = (jax.tree.map(pick, arrays[k]) for k in ("state", "solver", "final"))
+        rows = (pick(arrays["rows"]) if "rows" in arrays
+                else jax.lax.dynamic_index_in_dim(kept, b, keepdims=False))
+        cto = None if ct_rec is None else self.read_records(ct_rec, start)
 
         def f(params, strength, yy, ss, yf, rows):
             eng = self.with_params(params)
@@ -349,9 +384,11 @@ class _Engine:
         return (ct_yy, ct_ss, ct_yf, g_ring, g_rows[0], _add(ct_p, g_p),
                 ct_strength + g_strength, ct_wadj)
 
-    def level_bwd(self, depth, st, start, pend, tape, cto, dws, record, rev):
+    def level_bwd(self, depth, st, start, pend, tape, ct_rec, dws, record, rev, kept):
         """The reverse of `level`. `rev` holds what every block of the reverse pass shares:
-        `(strength, adjoint slot weights, whether the weights are differentiated)`."""
+        `(strength, adjoint slot weights, whether the weights are differentiated)`; `tape` is
+        `(first base block, arrays)` of the chunk's recompute, `ct_rec` the records'
+        cotangents."""
         cfg, plan = self.cfg, self.cfg.plan
         _, adj_w, dots_on = rev
         size = cfg.levels[depth]
@@ -362,8 +399,11 @@ class _Engine:
             g_ring = st[3]
             dots = None
             if dots_on:
-                pres = tape[4].reshape(size, *tape[4].shape[2:])  # (size, channels, nodes)
-                dots = pres.transpose(2, 1, 0)
+                first, arrays = tape
+                block = cfg.levels[0]
+                pres = jax.lax.dynamic_slice_in_dim(arrays["pres"], start // block - first,
+                                                    size // block)
+                dots = pres.reshape(size, *pres.shape[2:]).transpose(2, 1, 0)
             res = adjoint_read(g_ring, plan, group, start, size, adj_w[depth], dots)
             own, dw = (res, None) if dots is None else res
             own = own.transpose(2, 1, 0)
@@ -373,70 +413,61 @@ class _Engine:
                 ct_wadj[depth] = ct_wadj[depth] + dw.T
                 st = (*st[:7], tuple(ct_wadj))
         if depth == 0:
-            return self.base_bwd(st, start, pend, jax.tree.map(lambda x: x[0], tape), cto, dws,
-                                 record, rev)
+            return self.base_bwd(st, start, pend, tape, ct_rec, dws, record, rev, kept)
         sub = cfg.levels[depth - 1]
-        n_base = sub // cfg.levels[0]
 
         def body(st, j):
             sub_pend = None if pend is None else jax.lax.dynamic_slice_in_dim(pend, j * sub, sub)
-            sub_tape = jax.tree.map(
-                lambda x: jax.lax.dynamic_slice_in_dim(x, j * n_base, n_base), tape)
-            sub_cto = None if cto is None else jax.tree.map(
-                lambda x: jax.lax.dynamic_slice_in_dim(x, j * sub, sub), cto)
             sub_dws = None if dws is None else jax.tree.map(
                 lambda v: jax.lax.dynamic_slice_in_dim(v, j * sub, sub), dws)
-            return self.level_bwd(depth - 1, st, start + j * sub, sub_pend, sub_tape, sub_cto,
-                                  sub_dws, record, rev), None
+            return self.level_bwd(depth - 1, st, start + j * sub, sub_pend, tape, ct_rec,
+                                  sub_dws, record, rev, kept), None
 
         st, _ = jax.lax.scan(body, st, jnp.arange(size // sub, dtype=jnp.int32), reverse=True)
         return st
 
-    def chunks_bwd(self, st, saved, first, n, ct_outs, record, rev, kept):
-        """The reverse of `chunks`: recompute each chunk from its saved start (taping every
-        base block's inputs; from the `kept` delayed sums when there are any), then walk its
-        blocks backwards."""
+    def chunks_bwd(self, st, saved, first, n, ct_rec, record, rev, kept):
+        """The reverse of `chunks`: recompute each chunk from its saved start, taping every
+        base block's inputs (its delayed sums come from `kept` when the forward pass kept
+        them), then walk its blocks backwards."""
         if n == 0:
             return st
         size = _chunk_size(n)
         n_chunks, rest = divmod(n, size)
         top = len(self.cfg.levels) - 1
-        superblock = self.cfg.levels[-1]
-        per_superblock = superblock // self.cfg.levels[0]
-        starts, rest_start = saved
-        given = kept is not None
-        taped = self.superblock_fn(False, tape=True, given=given)
-        if ct_outs is not None:
-            ct_outs = jax.tree.map(lambda x: x.reshape(n, superblock, *x.shape[1:]), ct_outs)
+        superblock, block = self.cfg.levels[-1], self.cfg.levels[0]
+        per_superblock = superblock // block
+        fn = self.superblock_fn(False)
+        n_channels, n_regions = self.net.n_channels, self.net.n_regions
+        keys = (["state", "solver", "final"] + ([] if kept is not None else ["rows"])
+                + (["pres"] if rev[2] else []))
 
-        def run(st, start_carry, idx, cto):
-            xs = idx
-            if given:
-                rows = jax.lax.dynamic_slice_in_dim(kept, idx[0] * per_superblock,
-                                                    idx.shape[0] * per_superblock)
-                xs = (idx, rows.reshape(idx.shape[0], per_superblock, *rows.shape[1:]))
-            _, (_, tape) = jax.lax.scan(taped, start_carry, xs)
+        def run(st, start_carry, idx):
+            n_base = idx.shape[0] * per_superblock
+            proto = {"state": start_carry.state, "solver": start_carry.solver,
+                     "final": start_carry.final,
+                     "rows": jnp.zeros((block + 1, n_channels, n_regions), self.dtype),
+                     "pres": jnp.zeros((block, n_channels, n_regions), self.dtype)}
+            arrays = {k: jax.tree.map(lambda x: jnp.zeros((n_base, *x.shape), x.dtype),
+                                      proto[k]) for k in keys}
+            carry = start_carry._replace(kept=kept, tape=(idx[0] * per_superblock, arrays))
+            tape = jax.lax.scan(fn, carry, idx)[0].tape
 
-            def back(st, xs):
-                b, tape_b, cto_b = xs
-                return self.level_bwd(top, st, b * superblock, None, tape_b, cto_b, None,
-                                      record, rev), None
+            def back(st, b):
+                return self.level_bwd(top, st, b * superblock, None, tape, ct_rec, None,
+                                      record, rev, kept), None
 
-            st, _ = jax.lax.scan(back, st, (idx, tape, cto), reverse=True)
+            st, _ = jax.lax.scan(back, st, idx, reverse=True)
             return st
 
+        starts, rest_start = saved
         if rest:
-            idx = first + n_chunks * size + jnp.arange(rest, dtype=jnp.int32)
-            cto = None if ct_outs is None else jax.tree.map(lambda x: x[n_chunks * size:],
-                                                            ct_outs)
-            st = run(st, rest_start, idx, cto)
+            st = run(st, rest_start, first + n_chunks * size + jnp.arange(rest, dtype=jnp.int32))
         if n_chunks:
             def chunk(st, xs):
                 c, start_carry = xs
-                idx = first + c * size + jnp.arange(size, dtype=jnp.int32)
-                cto = None if ct_outs is None else jax.tree.map(
-                    lambda x: jax.lax.dynamic_slice_in_dim(x, c * size, size), ct_outs)
-                return run(st, start_carry, idx, cto), None
+                return run(st, start_carry, first + c * size + jnp.arange(size, dtype=jnp.int32)
+                           ), None
 
             st, _ = jax.lax.scan(chunk, st, (jnp.arange(n_chunks, dtype=jnp.int32), starts),
                                  reverse=True)
@@ -477,16 +508,16 @@ def _delayed_forward(vjp_arg, solver, key, cfg, save):
         # the delayed sums of every base block, for the reverse pass
         n_base = (n_warm + n_rec) * (cfg.levels[-1] // cfg.levels[0])
         kept = jnp.zeros((n_base, cfg.levels[0] + 1, *hist.shape[1:]), hist.dtype)
-    carry = (yy0, DelayBuffer.from_history(cfg.plan, hist), ss0, yy0, None, kept)
+    carry = _Carry(yy0, DelayBuffer.from_history(cfg.plan, hist), ss0, yy0, kept=kept)
     carry, _, saved_warm = eng.chunks(carry, 0, n_warm, False, save)
     # the records go straight into arrays of the recorded length, carried through the run
     shapes = jax.eval_shape(lambda: eng.mset.record(eng.net, *yy0))
     rec = jax.tree.map(lambda s: jnp.zeros((eng.n_rec_rows, *s.shape), s.dtype), shapes)
-    carry, _, saved_rec = eng.chunks((*carry[:4], rec, carry[5]), n_warm, n_rec, True, save)
-    rec = carry[4]
+    carry, _, saved_rec = eng.chunks(carry._replace(records=rec), n_warm, n_rec, True, save)
+    rec = carry.records
     if eng.n_rec_rows > cfg.n_record:
         rec = jax.tree.map(lambda r: r[:cfg.n_record], rec)
-    return (carry[3], rec), (saved_warm, saved_rec, carry[5])
+    return (carry.final, rec), (saved_warm, saved_rec, carry.kept)
 
 
 @_delayed.def_fwd
@@ -515,7 +546,7 @@ def _delayed_bwd(residuals, grad_obj, perturbed, vjp_arg, solver, key, cfg):
     eng = _Engine(params, solver, key, cfg, yy0[0])
     saved_warm, saved_rec, kept = residuals
     ct_final, ct_outs = grad_obj
-    n_warm, n_rec, offset = _blocks(cfg)
+    n_warm, n_rec, _ = _blocks(cfg)
     ct_final = jax.tree.map(lambda x, g: jnp.zeros_like(x) if g is None else g, yy0, ct_final,
                             is_leaf=lambda x: x is None)
     if ct_outs is not None:
@@ -523,10 +554,6 @@ def _delayed_bwd(residuals, grad_obj, perturbed, vjp_arg, solver, key, cfg):
             lambda: _delayed_forward(vjp_arg, solver, key, cfg, save=False)[0][1])
         ct_outs = jax.tree.map(lambda s, g: jnp.zeros(s.shape, s.dtype) if g is None else g,
                                outs_shape, ct_outs, is_leaf=lambda x: x is None)
-        # laid out like the recording blocks: `offset` steps before, the padding after
-        pad = n_rec * cfg.levels[-1] - offset - cfg.n_record
-        ct_outs = jax.tree.map(
-            lambda g: jnp.pad(g, [(offset, pad)] + [(0, 0)] * (g.ndim - 1)), ct_outs)
     weights, strength = eng.coupling()
     adj_w = tuple(g.weights(weights.T) for g in plan.adjoint)
     net_perturbed = perturbed[0][0]
@@ -597,20 +624,11 @@ def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanC
         final, records = _delayed((params, (yy0, hist, ss0)), solver, key, cfg)
     else:
         # noise without delays: no buffer, so autodiff with chunked rematerialisation is fine
-        fn = eng.superblock_fn(False)
-        fn_rec = eng.superblock_fn(True)
-
-        def strip(fn):
-            def f(carry, b):
-                carry, (outs, _) = fn(carry, b)
-                return carry, outs
-            return f
-
-        carry = (yy0, None, ss0, yy0, None, None)
-        carry, _ = _scan_checkpointed(strip(fn), carry, 0, n_warm)
-        carry, outs = _scan_checkpointed(strip(fn_rec), carry, n_warm, n_rec)
+        carry = _Carry(yy0, None, ss0, yy0)
+        carry, _ = _scan_checkpointed(eng.superblock_fn(False), carry, 0, n_warm)
+        carry, outs = _scan_checkpointed(eng.superblock_fn(True), carry, n_warm, n_rec)
         outs = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), outs)
-        final = carry[3]
+        final = carry.final
         records = jax.tree.map(lambda x: x[offset:offset + cfg.n_record], outs)
     final_state, final_ms = final
     ts = jnp.asarray((cfg.n_transient + 1 + np.arange(cfg.n_record)) * dt, dtype)
