@@ -40,7 +40,7 @@ def network(data_path, k=0.5):
                        speed=10.0)
 
 
-def timed(fn, repeats=3):
+def timed(fn, repeats=5):
     import jax
 
     t0 = time.perf_counter()
