@@ -10,6 +10,7 @@ import pytest
 from helpers import convergence_order, count_compilations, finite_difference_grad
 
 import brainmass_eqx as bmx
+from brainmass_eqx import _engine
 
 
 # Node 1 is a Linear node driven by a constant input u; node 0 only receives node 1's activity
@@ -207,7 +208,7 @@ def reverse_policy(request, monkeypatch):
     """Both regimes of the delayed reverse pass: delayed sums kept by the forward pass (short
     runs) or recomputed from the checkpoints (runs over `REVERSE_ROWS_BYTES`)."""
     if request.param == "recomputed-sums":
-        monkeypatch.setattr(bmx._engine, "REVERSE_ROWS_BYTES", 0)
+        monkeypatch.setattr(_engine, "REVERSE_ROWS_BYTES", 0)
     return request.param
 
 
@@ -249,7 +250,7 @@ def test_gradient_with_respect_to_connectome_weights(x64, reverse_policy):
 def test_reverse_mode_memory_grows_sublinearly(monkeypatch):
     """Chunked checkpointing: 16x the simulated time costs far less than 16x the memory (the
     regime of runs whose delayed sums exceed `REVERSE_ROWS_BYTES`)."""
-    monkeypatch.setattr(bmx._engine, "REVERSE_ROWS_BYTES", 0)
+    monkeypatch.setattr(_engine, "REVERSE_ROWS_BYTES", 0)
     net = small_network(noise=bmx.AdditiveNoise(sigma=0.01), n=8)
     params, static = eqx.partition(net, eqx.is_inexact_array)
 
@@ -264,6 +265,19 @@ def test_reverse_mode_memory_grows_sublinearly(monkeypatch):
 
     short, long = temp_bytes(500.0), temp_bytes(8000.0)
     assert long / short < 6, (short, long)
+
+
+def test_delayed_sums_are_kept_for_the_reverse_pass_within_the_budget(monkeypatch):
+    """The forward pass keeps the delayed sums (one value per region, channel and step, plus
+    a row per base block) exactly when they fit `REVERSE_ROWS_BYTES`."""
+    net = small_network(n=8)
+    cfg = _engine.build_config(net, 0.1, 0, 1000, jnp.float32)
+    block, top = cfg.levels[0], cfg.levels[-1]
+    n_steps = -(-1000 // top) * top  # whole superblocks
+    nbytes = n_steps // block * (block + 1) * 8 * 4
+    for budget, kept in ((nbytes, True), (nbytes - 1, False)):
+        monkeypatch.setattr(_engine, "REVERSE_ROWS_BYTES", budget)
+        assert _engine.build_config(net, 0.1, 0, 1000, jnp.float32).store_rows is kept
 
 
 def _naive_read(data, plan, group, start, n_rows, weights):
