@@ -119,8 +119,9 @@ class _Engine:
         self.solver, self.key, self.cfg, self.y0 = solver, key, cfg, y0
         self.dtype = jnp.result_type(*jax.tree.leaves(y0))
         self.n_total = cfg.n_transient + cfg.n_record
-        # rows of the carried record arrays (at least one base block)
-        self.n_rec_rows = max(cfg.n_record, cfg.levels[0])
+        # subsampling monitors keep only their samples: record k keeps every
+        # `rec_strides[k]`-th step
+        self.rec_strides = self.mset.record_strides(cfg.dt)
         self.noise_keys = (tuple(self.net.noise.diffusion(y0, self.net.noise_states))
                            if cfg.stochastic else ())
         # Increments are drawn once per block of at least `_NOISE_BLOCK` steps (the smallest
@@ -217,38 +218,52 @@ class _Engine:
 
     # -- forward ------------------------------------------------------------------------
 
+    def record_rows(self, name: str) -> tuple[int, int]:
+        """`(samples kept of record `name`, rows of its carried array)`: a base block writes a
+        window of up to `ceil(block / stride)` samples, so the array has at least that many."""
+        stride = self.rec_strides[name]
+        n = self.cfg.n_record // stride
+        return n, max(n, -(-self.cfg.levels[0] // stride))
+
     def write_records(self, rec, start, outs):
         """Store the records of the base block from step `start` in the run's record arrays
-        `rec` (row `r` is step `n_transient + r`; rows outside the recording are dropped)."""
+        `rec`: sample `j` of a record kept every `s` steps is step `n_transient + (j + 1) s`
+        (`s = 1`: every step); steps outside the recording, or between samples, are dropped.
+        """
         block = self.cfg.levels[0]
-        first = start - self.cfg.n_transient
-        # one in-place window write (a scatter would leave XLA's fused loop): the window is
-        # clamped into the arrays, and its rows outside the block keep their old values
-        at = jnp.clip(first, 0, self.n_rec_rows - block)
-        m = at - first + jnp.arange(block, dtype=jnp.int32)
-        inside = (m >= 0) & (m < block)
+        first = start - self.cfg.n_transient  # the recording's step index of the block start
 
-        def write(r, o):
-            old = jax.lax.dynamic_slice_in_dim(r, at, block)
-            new = jnp.take(o.astype(r.dtype), jnp.clip(m, 0, block - 1), axis=0)
-            keep = inside.reshape(block, *(1,) * (r.ndim - 1))
-            return jax.lax.dynamic_update_slice_in_dim(r, jnp.where(keep, new, old), at, 0)
+        def write(r, o, stride):
+            # one in-place window write (a scatter would leave XLA's fused loop): the window
+            # is clamped into the array, and its rows without a sample of this block keep
+            # their old values
+            width = -(-block // stride)
+            at = jnp.clip((first + stride) // stride - 1, 0, r.shape[0] - width)
+            k = (at + jnp.arange(width, dtype=jnp.int32) + 1) * stride - 1 - first
+            inside = ((k >= 0) & (k < block)).reshape(width, *(1,) * (r.ndim - 1))
+            old = jax.lax.dynamic_slice_in_dim(r, at, width)
+            new = jnp.take(o.astype(r.dtype), jnp.clip(k, 0, block - 1), axis=0)
+            return jax.lax.dynamic_update_slice_in_dim(r, jnp.where(inside, new, old), at, 0)
 
-        return jax.tree.map(write, rec, outs)
+        return {name: jax.tree.map(lambda r, o: write(r, o, self.rec_strides[name]),
+                                   rec[name], outs[name]) for name in rec}
 
     def read_records(self, ct, start):
-        """The records' cotangents `ct` (rows of the recording) of the base block from step
-        `start`: zero for its steps outside the recording."""
+        """The cotangents of the block's records from those of the kept samples `ct` (the
+        inverse of `write_records`): zero for steps outside the recording or between
+        samples."""
         block = self.cfg.levels[0]
         r = start - self.cfg.n_transient + jnp.arange(block, dtype=jnp.int32)
-        valid = (r >= 0) & (r < self.cfg.n_record)
 
-        def read(c):
-            v = jnp.take(c, jnp.clip(r, 0, c.shape[0] - 1), axis=0, mode="clip")
+        def read(c, stride):
+            j = (r + 1) // stride - 1
+            valid = ((r + 1) % stride == 0) & (j >= 0) & (j < c.shape[0])
+            v = jnp.take(c, jnp.clip(j, 0, c.shape[0] - 1), axis=0, mode="clip")
             return jnp.where(valid.reshape(block, *(1,) * (c.ndim - 1)), v,
                              jnp.zeros((), c.dtype))
 
-        return jax.tree.map(read, ct)
+        return {name: jax.tree.map(lambda c: read(c, self.rec_strides[name]), ct[name])
+                for name in ct}
 
     def level(self, depth, carry: _Carry, start, rows, dws, record, coupling, group_w):
         """One block of `levels[depth]` steps: read this level's delayed sums and run its
@@ -510,13 +525,13 @@ def _delayed_forward(vjp_arg, solver, key, cfg, save):
         kept = jnp.zeros((n_base, cfg.levels[0] + 1, *hist.shape[1:]), hist.dtype)
     carry = _Carry(yy0, DelayBuffer.from_history(cfg.plan, hist), ss0, yy0, kept=kept)
     carry, _, saved_warm = eng.chunks(carry, 0, n_warm, False, save)
-    # the records go straight into arrays of the recorded length, carried through the run
+    # the records go straight into arrays of the kept samples, carried through the run
     shapes = jax.eval_shape(lambda: eng.mset.record(eng.net, *yy0))
-    rec = jax.tree.map(lambda s: jnp.zeros((eng.n_rec_rows, *s.shape), s.dtype), shapes)
+    rec = {name: jax.tree.map(lambda s: jnp.zeros((eng.record_rows(name)[1], *s.shape),
+                                                  s.dtype), shapes[name]) for name in shapes}
     carry, _, saved_rec = eng.chunks(carry._replace(records=rec), n_warm, n_rec, True, save)
-    rec = carry.records
-    if eng.n_rec_rows > cfg.n_record:
-        rec = jax.tree.map(lambda r: r[:cfg.n_record], rec)
+    rec = {name: jax.tree.map(lambda r: r[:eng.record_rows(name)[0]], r_name)
+           for name, r_name in carry.records.items()}
     return (carry.final, rec), (saved_warm, saved_rec, carry.kept)
 
 
@@ -611,6 +626,7 @@ def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanC
     yy0 = (y0, ms0)
     ss0 = eng.solver_init(yy0)
     n_warm, n_rec, offset = _blocks(cfg)
+    subsampled = plan is not None
     if plan is not None:
         if history is None:
             pre0 = net.coupling.pre(net.coupled(y0)).astype(dtype)
@@ -634,8 +650,9 @@ def run_network(net: Network, inputs, y0, history, mset, solver, key, cfg: ScanC
     ts = jnp.asarray((cfg.n_transient + 1 + np.arange(cfg.n_record)) * dt, dtype)
     stats = {"num_steps": jnp.asarray((n_warm + n_rec) * cfg.levels[-1]),
              "block": jnp.asarray(cfg.levels[0]), "superblock": jnp.asarray(cfg.levels[-1])}
-    return Simulation(ts=ts, ys=mset.finish(records, final_ms, dt), final_state=final_state,
-                      result=dfx.RESULTS.successful, stats=stats, strides=mset.strides(dt))
+    return Simulation(ts=ts, ys=mset.finish(records, final_ms, dt, subsampled),
+                      final_state=final_state, result=dfx.RESULTS.successful, stats=stats,
+                      strides=mset.strides(dt))
 
 
 def build_config(net: Network, dt: float, n_transient: int, n_record: int,

@@ -85,6 +85,12 @@ class AbstractMonitor(eqx.Module):
         """Whether the monitor carries an internal state through the solve."""
         return type(self).init is not AbstractMonitor.init
 
+    @property
+    def subsamples(self) -> bool:
+        """Whether `reduce` is the default subsampling, so that a run may store only the kept
+        samples rather than every step's record."""
+        return type(self).reduce is AbstractMonitor.reduce
+
     def init(self, signal: Array) -> PyTree:
         """The internal state at $t = 0$ given the initial signal (`None`: stateless)."""
         del signal
@@ -273,12 +279,25 @@ class MonitorSet(eqx.Module):
                 out[k] = m.record(ms.get(k), evaluate_signal(m.on, model, y))
         return out
 
-    def finish(self, records: dict[str, Array], ms_final: dict[str, PyTree], dt: float
-               ) -> dict[str, Array]:
+    def finish(self, records: dict[str, Array], ms_final: dict[str, PyTree], dt: float,
+               subsampled: bool = False) -> dict[str, Array]:
+        """The monitors' outputs from the per-step `records`; with `subsampled`, the run
+        already kept only every `record_strides` sample of the subsampling monitors."""
         out = {}
         for k, m in self.monitors.items():
-            out[k] = m.reduce(records[k], dt) if m.per_step else m.final(ms_final[k])
+            if not m.per_step:
+                out[k] = m.final(ms_final[k])
+            elif subsampled and m.subsamples:
+                out[k] = records[k]
+            else:
+                out[k] = m.reduce(records[k], dt)
         return out
+
+    def record_strides(self, dt: float) -> dict[str, int]:
+        """For every per-step monitor, the stride at which a run may keep its records: its
+        period in steps when its reduction is plain subsampling, else 1 (every step)."""
+        return {k: (period_stride(m.period, dt, owner=type(m).__name__) if m.subsamples else 1)
+                for k, m in self.monitors.items() if m.per_step}
 
     def strides(self, dt: float) -> dict[str, int | None]:
         return {k: (period_stride(m.period, dt, owner=type(m).__name__) if m.per_step else None)
