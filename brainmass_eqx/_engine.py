@@ -335,11 +335,12 @@ class _Engine:
         return fn
 
     def chunks(self, carry: _Carry, first, n, record, save):
-        """Superblocks `first .. first + n - 1` in chunks of about sqrt(n); with `save`, also
-        the carry at the start of every chunk, what the reverse pass recomputes from (without
-        the buffer when the delayed sums are kept)."""
+        """Superblocks `first .. first + n - 1` of a delayed run in chunks of about sqrt(n)
+        (with `record`, into `carry.records`). Returns the carry and, with `save`, the carry
+        at the start of every chunk, what the reverse pass recomputes from (without the
+        buffer when the delayed sums are kept)."""
         if n == 0:
-            return carry, None, None
+            return carry, (None, None)
         fn = self.superblock_fn(record)
         size = _chunk_size(n)
         n_chunks, rest = divmod(n, size)
@@ -351,23 +352,17 @@ class _Engine:
         def chunk(carry, c):
             start = checkpoint(carry)
             idx = first + c * size + jnp.arange(size, dtype=jnp.int32)
-            carry, outs = jax.lax.scan(fn, carry, idx)
-            return carry, (outs, start if save else None)
+            carry, _ = jax.lax.scan(fn, carry, idx)
+            return carry, start if save else None
 
-        outs, saved = [], (None, None)
+        starts = rest_start = None
         if n_chunks:
-            carry, (out, starts) = jax.lax.scan(chunk, carry,
-                                                jnp.arange(n_chunks, dtype=jnp.int32))
-            outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[3:]), out))
-            saved = (starts, None)
+            carry, starts = jax.lax.scan(chunk, carry, jnp.arange(n_chunks, dtype=jnp.int32))
         if rest:
-            start = checkpoint(carry)
+            rest_start = checkpoint(carry) if save else None
             idx = first + n_chunks * size + jnp.arange(rest, dtype=jnp.int32)
-            carry, out = jax.lax.scan(fn, carry, idx)
-            outs.append(jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), out))
-            saved = (saved[0], start if save else None)
-        out = jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs) if len(outs) > 1 else outs[0]
-        return carry, out, saved
+            carry, _ = jax.lax.scan(fn, carry, idx)
+        return carry, (starts, rest_start)
 
     # -- reverse (delayed networks) --------------------------------------------------------
 
@@ -524,12 +519,12 @@ def _delayed_forward(vjp_arg, solver, key, cfg, save):
         n_base = (n_warm + n_rec) * (cfg.levels[-1] // cfg.levels[0])
         kept = jnp.zeros((n_base, cfg.levels[0] + 1, *hist.shape[1:]), hist.dtype)
     carry = _Carry(yy0, DelayBuffer.from_history(cfg.plan, hist), ss0, yy0, kept=kept)
-    carry, _, saved_warm = eng.chunks(carry, 0, n_warm, False, save)
+    carry, saved_warm = eng.chunks(carry, 0, n_warm, False, save)
     # the records go straight into arrays of the kept samples, carried through the run
     shapes = jax.eval_shape(lambda: eng.mset.record(eng.net, *yy0))
     rec = {name: jax.tree.map(lambda s: jnp.zeros((eng.record_rows(name)[1], *s.shape),
                                                   s.dtype), shapes[name]) for name in shapes}
-    carry, _, saved_rec = eng.chunks(carry._replace(records=rec), n_warm, n_rec, True, save)
+    carry, saved_rec = eng.chunks(carry._replace(records=rec), n_warm, n_rec, True, save)
     rec = {name: jax.tree.map(lambda r: r[:eng.record_rows(name)[0]], r_name)
            for name, r_name in carry.records.items()}
     return (carry.final, rec), (saved_warm, saved_rec, carry.kept)
