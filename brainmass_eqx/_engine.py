@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 
-from ._delays import DelayBuffer, DelayPlan, _slab_sum, adjoint_read
+from ._delays import DelayBuffer, DelayPlan, Member, _slab_sum, adjoint_read, column
 from ._network import Network
 
 
@@ -48,6 +48,7 @@ class ScanConfig(eqx.Module):
     plan: DelayPlan | None
     stochastic: bool
     store_rows: bool = False
+    itemsize: int = 4
 
 
 #: The reverse pass of a delayed run needs the delayed sums $S(t)$ of every step. While they
@@ -113,8 +114,8 @@ class _Engine:
     mset)`: the step function of a base block, the noise increments and the forward and reverse
     recursions over the nested blocks of the delay plan."""
 
-    def __init__(self, params, solver, key, cfg: ScanConfig, y0):
-        self.params = params
+    def __init__(self, params, solver, key, cfg: ScanConfig, y0, member: Member | None = None):
+        self.params, self.member = params, member
         self.net, self.inputs, self.mset = params
         self.solver, self.key, self.cfg, self.y0 = solver, key, cfg, y0
         self.dtype = jnp.result_type(*jax.tree.leaves(y0))
@@ -131,7 +132,7 @@ class _Engine:
         self.ms_zero = jax.tree.map(jnp.zeros_like, self.mset.init(self.net, y0))
 
     def with_params(self, params) -> "_Engine":
-        return _Engine(params, self.solver, self.key, self.cfg, self.y0)
+        return _Engine(params, self.solver, self.key, self.cfg, self.y0, self.member)
 
     def coupling(self):
         """`(weights, strength)` in the run's dtype."""
@@ -147,33 +148,68 @@ class _Engine:
         return jax.lax.optimization_barrier(dw)
 
     def terms(self, weights, strength, dw):
-        from ._simulate import _evaluate_inputs
+        fields = _vector_field(self.params, self.cfg, self.dtype, weights, strength)
+        return _terms(*fields, self.cfg.stochastic, dw)
 
-        net, inputs, mset, cfg, dtype = self.net, self.inputs, self.mset, self.cfg, self.dtype
+    def solver_step(self, weights, strength, dw, yy, ss, args):
+        """One solver step from `yy`: `(state, solver state)`.
 
-        def drift(t_local, yy, args):
-            y, ms = yy
-            rows, k, t_start = args
-            if cfg.plan is None:
-                sums = net.instantaneous_sums(y, weights)
-            else:
-                c = (t_local / cfg.dt).astype(dtype)
-                lo = jax.lax.dynamic_index_in_dim(rows, k, keepdims=False)
-                hi = jax.lax.dynamic_index_in_dim(rows, k + 1, keepdims=False)
-                sums = lo + c * (hi - lo)
-            t = t_start + t_local
-            dy = net.drift(t, y, _evaluate_inputs(net, inputs, t, dtype), sums, strength)
-            return dy, mset.rate(net, y, ms)
+        In a batch-minor sweep this is one step of the whole batch: the solver steps
+        `(batch, ...)` arrays and only the vector field is vmapped over the members. (Vmapped,
+        diffrax's loop over a Runge-Kutta method's stages copies strided stage arrays at every
+        step: a third of a 64-member W1 sweep.)"""
+        cfg, dtype, solver = self.cfg, self.dtype, self.solver
 
-        def diffusion(t, yy, args):
-            del t, args
-            y, ms = yy
-            return lx.DiagonalLinearOperator((net.diffusion(y),
-                                              jax.tree.map(jnp.zeros_like, ms)))
+        def interval():  # made inside each trace: a closed-over array would leak into the next
+            return jnp.asarray(0.0, dtype), jnp.asarray(cfg.dt, dtype)
 
-        if not cfg.stochastic:
-            return dfx.ODETerm(drift)
-        return dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(diffusion, _StepIncrement(dw)))
+        if self.member is None:
+            yy1, _, _, ss1, _ = solver.step(self.terms(weights, strength, dw), *interval(), yy,
+                                            args, ss, made_jump=True)
+            return yy1, ss1
+        parts = (self.params, weights, strength, args)
+        dyn, static = eqx.partition((parts, dw, yy, ss), eqx.is_array)
+
+        def one_field(dyn_parts):
+            params, weights, strength, args = eqx.combine(dyn_parts, static[0])
+            return _vector_field(params, cfg, dtype, weights, strength), args
+
+        @jax.custom_batching.custom_vmap
+        def member_step(dyn):
+            (dyn_parts, dw, yy, ss) = dyn
+            fields, args = one_field(dyn_parts)
+            yy1, _, _, ss1, _ = solver.step(_terms(*fields, cfg.stochastic, dw), *interval(), yy,
+                                            args, ss, made_jump=True)
+            return yy1, ss1
+
+        @member_step.def_vmap
+        def rule(size, batched, dyn):
+            (b_parts, b_dw, b_yy, b_ss), = batched
+            dyn_parts, dw, yy, ss = dyn
+            axes = (0, jax.tree.map(lambda b: 0 if b else None, b_parts))
+
+            def full(x, b):
+                return x if b else jnp.broadcast_to(x, (size, *x.shape))
+
+            dw, yy, ss = (jax.tree.map(full, *xb) for xb in ((dw, b_dw), (yy, b_yy), (ss, b_ss)))
+
+            def batched_field(which):
+                def field(t, y, members):
+                    def one(y, member):
+                        fields, args = one_field(member)
+                        return fields[which](t, y, args)
+
+                    return jax.vmap(one, in_axes=axes)(y, members)
+
+                return field
+
+            terms = _terms(batched_field(0), batched_field(1), cfg.stochastic, dw)
+            yy1, _, _, ss1, _ = solver.step(terms, *interval(), yy, dyn_parts, ss,
+                                            made_jump=True)
+            out = (yy1, ss1)
+            return out, jax.tree.map(lambda _: True, out)
+
+        return member_step(dyn)
 
     def step_increment(self, dws, k):
         dw = {name: jnp.zeros_like(v) for name, v in self.y0.items()}
@@ -194,14 +230,12 @@ class _Engine:
         `(state, solver state, final state)`, the records and the pre-synaptic values."""
         cfg, net, mset = self.cfg, self.net, self.mset
         weights, strength = coupling
-        zero, h = jnp.asarray(0.0, self.dtype), jnp.asarray(cfg.dt, self.dtype)
 
         def step_fn(carry, k):
             yy, ss, yf = carry
             dw = self.step_increment(dws, k) if cfg.stochastic else None
             t_start = (start + k).astype(self.dtype) * cfg.dt
-            yy1, _, _, ss, _ = self.solver.step(self.terms(weights, strength, dw), zero, h, yy,
-                                                (rows, k, t_start), ss, made_jump=True)
+            yy1, ss = self.solver_step(weights, strength, dw, yy, ss, (rows, k, t_start))
             if mset.resets and cfg.n_transient > 0:
                 ms1 = jax.lax.cond(start + k + 1 == cfg.n_transient,
                                    lambda: mset.at_start(net, *yy1), lambda: yy1[1])
@@ -276,7 +310,8 @@ class _Engine:
         if cfg.stochastic and depth == self.noise_depth:
             dws = self.increments(start, size)
         if plan is not None and carry.buffer is not None and plan.groups[depth].per_target:
-            own = carry.buffer.read(plan.groups[depth], start, size + 1, group_w[depth])
+            own = carry.buffer.read(plan.groups[depth], start, size + 1, group_w[depth],
+                                    self.member)
             rows = own if rows is None else rows + own
         if depth == 0:
             return self.base(carry, start, rows, dws, record, coupling)
@@ -300,13 +335,15 @@ class _Engine:
         b = start // block
         if plan is not None and carry.buffer is None:
             rows = jax.lax.dynamic_index_in_dim(carry.kept, b, keepdims=False)
+        elif rows is not None and self.member is not None:
+            rows = column(rows, self.member)  # the sums of all levels, batch-minor
         elif rows is None:
             rows = jnp.zeros((block + 1, self.net.n_channels, self.net.n_regions), self.dtype)
         (yy1, ss1, yf1), outs, pres = self.steps(coupling, carry.state, carry.solver,
                                                  carry.final, start, rows, dws, record)
         buf, rec, kept, tape = carry.buffer, carry.records, carry.kept, carry.tape
         if plan is not None and buf is not None:
-            buf = buf.write(start, pres)
+            buf = buf.write(start, pres, self.member)
             if kept is not None:
                 kept = jax.lax.dynamic_update_index_in_dim(kept, rows, b, 0)
         if record and rec is not None:
@@ -484,6 +521,44 @@ class _Engine:
         return st
 
 
+def _vector_field(params, cfg: ScanConfig, dtype, weights, strength):
+    """`(drift, diffusion)` of a network run, `f(t_local, (y, monitor states), (rows, k,
+    t_start))`: the stage at `t_start + t_local` of the step `k` of a base block reads its
+    delayed sums interpolated from the block's `rows`."""
+    from ._simulate import _evaluate_inputs
+
+    net, inputs, mset = params
+
+    def drift(t_local, yy, args):
+        y, ms = yy
+        rows, k, t_start = args
+        if cfg.plan is None:
+            sums = net.instantaneous_sums(y, weights)
+        else:
+            c = (t_local / cfg.dt).astype(dtype)
+            lo = jax.lax.dynamic_index_in_dim(rows, k, keepdims=False)
+            hi = jax.lax.dynamic_index_in_dim(rows, k + 1, keepdims=False)
+            sums = lo + c * (hi - lo)
+        t = t_start + t_local
+        dy = net.drift(t, y, _evaluate_inputs(net, inputs, t, dtype), sums, strength)
+        return dy, mset.rate(net, y, ms)
+
+    def diffusion(t, yy, args):
+        del t, args
+        y, ms = yy
+        return lx.DiagonalLinearOperator((net.diffusion(y), jax.tree.map(jnp.zeros_like, ms)))
+
+    return drift, diffusion
+
+
+def _terms(drift, diffusion, stochastic: bool, dw):
+    """The diffrax terms of a step: the drift, and with noise the diffusion driven by the
+    step's Brownian increment `dw`."""
+    if not stochastic:
+        return dfx.ODETerm(drift)
+    return dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(diffusion, _StepIncrement(dw)))
+
+
 def _add(a, b):
     return jax.tree.map(lambda x, y: x if y is None else (y if x is None else x + y), a, b,
                         is_leaf=lambda x: x is None)
@@ -501,24 +576,63 @@ def _blocks(cfg: ScanConfig) -> tuple[int, int, int]:
     return n_warm, n_rec, offset
 
 
+def _batch_minor(fn: Callable, *args):
+    r"""`fn(None, *args)`, and under `jax.vmap` one call `fn(member, *args)` per batch member
+    inside an inner vmap, in which the delay buffers are batch-minor (see
+    [`brainmass_eqx.DelayBuffer`][]): one buffer for the whole batch, unbatched for the inner
+    vmap, which `fn` reads and writes for every member at once. `fn` returns no batch-minor
+    array (its checkpoints' buffers go out member by member, `column`).
+
+    `jax.vmap` of a single run would instead batch every buffer read into a gather of `batch`
+    separate short windows (3x slower than mapping the runs one by one on a 2-core CPU)."""
+    dyn, static = eqx.partition(args, eqx.is_array)
+
+    @jax.custom_batching.custom_vmap
+    def run(dyn):
+        return fn(None, *eqx.combine(dyn, static))
+
+    @run.def_vmap
+    def rule(size, batched, dyn):
+        def member_fn(dyn, token):
+            return fn(Member(size, token), *eqx.combine(dyn, static))
+
+        in_axes = (jax.tree.map(lambda b: 0 if b else None, batched[0]), 0)
+        out = jax.vmap(member_fn, in_axes=in_axes)(dyn, jnp.arange(size, dtype=jnp.int32))
+        return out, jax.tree.map(lambda _: True, out)
+
+    return run(dyn)
+
+
+def _for_members(cfg: ScanConfig, member: Member | None, net: Network) -> ScanConfig:
+    """The run's settings for one member of a batch-minor sweep: the kept delayed sums of
+    every member share `REVERSE_ROWS_BYTES`."""
+    if member is None or not cfg.store_rows:
+        return cfg
+    fits = _rows_bytes(cfg, net, cfg.itemsize) * member.size <= REVERSE_ROWS_BYTES
+    return eqx.tree_at(lambda c: c.store_rows, cfg, fits)
+
+
 @eqx.filter_custom_vjp
 def _delayed(vjp_arg, solver, key, cfg):
     """A delayed network's run: `(final state, records)` from `((net, inputs, mset), (initial
     state, history, solver state))`. Its reverse pass is written out (see `_delayed_bwd`)."""
-    (final, outs), _ = _delayed_forward(vjp_arg, solver, key, cfg, save=False)
-    return final, outs
+    def run(member, vjp_arg, key):
+        return _delayed_forward(vjp_arg, solver, key, cfg, save=False, member=member)[0]
+
+    return _batch_minor(run, vjp_arg, key)
 
 
-def _delayed_forward(vjp_arg, solver, key, cfg, save):
+def _delayed_forward(vjp_arg, solver, key, cfg, save, member=None):
     params, (yy0, hist, ss0) = vjp_arg
-    eng = _Engine(params, solver, key, cfg, yy0[0])
+    cfg = _for_members(cfg, member, params[0])
+    eng = _Engine(params, solver, key, cfg, yy0[0], member)
     n_warm, n_rec, _ = _blocks(cfg)
     kept = None
     if save and cfg.store_rows:
         # the delayed sums of every base block, for the reverse pass
         n_base = (n_warm + n_rec) * (cfg.levels[-1] // cfg.levels[0])
         kept = jnp.zeros((n_base, cfg.levels[0] + 1, *hist.shape[1:]), hist.dtype)
-    carry = _Carry(yy0, DelayBuffer.from_history(cfg.plan, hist), ss0, yy0, kept=kept)
+    carry = _Carry(yy0, DelayBuffer.from_history(cfg.plan, hist, member), ss0, yy0, kept=kept)
     carry, saved_warm = eng.chunks(carry, 0, n_warm, False, save)
     # the records go straight into arrays of the kept samples, carried through the run
     shapes = jax.eval_shape(lambda: eng.mset.record(eng.net, *yy0))
@@ -527,13 +641,25 @@ def _delayed_forward(vjp_arg, solver, key, cfg, save):
     carry, saved_rec = eng.chunks(carry._replace(records=rec), n_warm, n_rec, True, save)
     rec = {name: jax.tree.map(lambda r: r[:eng.record_rows(name)[0]], r_name)
            for name, r_name in carry.records.items()}
+    if member is not None:
+        # the checkpoints' buffers leave the sweep member by member
+        def unbatch(saved):
+            return jax.tree.map(lambda c: c if c is None or c.buffer is None else c._replace(
+                buffer=DelayBuffer(column(c.buffer.data, member), cfg.plan)), saved,
+                is_leaf=lambda x: isinstance(x, _Carry) or x is None)
+
+        saved_warm, saved_rec = unbatch(saved_warm), unbatch(saved_rec)
     return (carry.final, rec), (saved_warm, saved_rec, carry.kept)
 
 
 @_delayed.def_fwd
 def _delayed_fwd(perturbed, vjp_arg, solver, key, cfg):
     del perturbed
-    return _delayed_forward(vjp_arg, solver, key, cfg, save=True)
+
+    def run(member, vjp_arg, key):
+        return _delayed_forward(vjp_arg, solver, key, cfg, save=True, member=member)
+
+    return _batch_minor(run, vjp_arg, key)
 
 
 @_delayed.def_bwd
@@ -663,12 +789,17 @@ def build_config(net: Network, dt: float, n_transient: int, n_record: int,
         levels = plan.levels
     else:
         levels = (max(1, min(100, n_total)),)
+    itemsize = jnp.dtype(y0_dtype).itemsize
     cfg = ScanConfig(dt=dt, n_transient=n_transient, n_record=n_record, levels=levels,
-                     plan=plan, stochastic=net.is_stochastic)
+                     plan=plan, stochastic=net.is_stochastic, itemsize=itemsize)
     if plan is not None:
-        n_warm, n_rec, _ = _blocks(cfg)
-        n_base = (n_warm + n_rec) * (levels[-1] // levels[0])
-        nbytes = (n_base * (levels[0] + 1) * net.n_channels * net.n_regions
-                  * jnp.dtype(y0_dtype).itemsize)
-        cfg = eqx.tree_at(lambda c: c.store_rows, cfg, nbytes <= REVERSE_ROWS_BYTES)
+        fits = _rows_bytes(cfg, net, itemsize) <= REVERSE_ROWS_BYTES
+        cfg = eqx.tree_at(lambda c: c.store_rows, cfg, fits)
     return cfg
+
+
+def _rows_bytes(cfg: ScanConfig, net: Network, itemsize: int) -> int:
+    """Bytes of the delayed sums of every base block of one run (see `REVERSE_ROWS_BYTES`)."""
+    n_warm, n_rec, _ = _blocks(cfg)
+    n_base = (n_warm + n_rec) * (cfg.levels[-1] // cfg.levels[0])
+    return n_base * (cfg.levels[0] + 1) * net.n_channels * net.n_regions * itemsize

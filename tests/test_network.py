@@ -10,7 +10,7 @@ import pytest
 from helpers import convergence_order, count_compilations, finite_difference_grad
 
 import brainmass_eqx as bmx
-from brainmass_eqx import _engine
+from brainmass_eqx import _delays, _engine
 
 
 # Node 1 is a Linear node driven by a constant input u; node 0 only receives node 1's activity
@@ -191,6 +191,55 @@ def test_vmap_over_parameters_keys_and_initial_states():
         np.testing.assert_allclose(batched[i], single, rtol=1e-5, atol=1e-6)
 
 
+def test_vmapped_sweeps_match_single_runs(x64):
+    """`jax.vmap` runs every member in one batch-minor buffer: each member equals its own
+    run, whatever is batched (coupling, weights, history, key), and a vmap of a vmap too."""
+    net = small_network(noise=bmx.AdditiveNoise(sigma=0.02), exact_delays=True)
+    y0 = net.initial_state(key=jax.random.key(1))
+
+    def run(k, scale, level, key):
+        model = eqx.tree_at(lambda m: (m.coupling.k, m.connectome.weights), net,
+                            (k, net.connectome.weights * scale))
+        history = lambda t: {"x": jnp.full(6, level) + 0.01 * t, "y": jnp.zeros(6)}  # noqa: E731
+        return bmx.simulate(model, 20.0, 0.1, key=key, y0=y0, history=history,
+                            monitors=["x"])["x"]
+
+    ks, scales = jnp.array([0.1, 0.4, 0.7]), jnp.array([1.0, 0.5, 1.5])
+    levels, keys = jnp.array([0.0, 0.2, -0.3]), jax.random.split(jax.random.key(0), 3)
+    batched = jax.vmap(run)(ks, scales, levels, keys)
+    nested = jax.vmap(lambda k: jax.vmap(run, in_axes=(None, 0, 0, 0))(k, scales, levels, keys)
+                      )(ks[:2])
+    for i in range(3):
+        single = run(ks[i], scales[i], levels[i], keys[i])
+        np.testing.assert_allclose(batched[i], single, rtol=1e-12, atol=1e-12)
+        for j in range(2):
+            np.testing.assert_allclose(nested[j, i], run(ks[j], scales[i], levels[i], keys[i]),
+                                       rtol=1e-12, atol=1e-12)
+
+
+def test_gradients_under_vmap_match_single_runs(x64, reverse_policy):
+    """`vmap(grad)` and `grad(vmap)` of a delayed SDE (with the weights differentiated) equal
+    the gradients of single runs, in both reverse-pass regimes."""
+    net = small_network(noise=bmx.AdditiveNoise(sigma=0.02), exact_delays=True)
+    y0 = net.initial_state(key=jax.random.key(1))
+
+    def loss(theta, key):
+        model = eqx.tree_at(lambda m: (m.coupling.k, m.node.a, m.connectome.weights), net,
+                            (theta[0], jnp.full(6, theta[1]), net.connectome.weights * theta[2]))
+        sim = bmx.simulate(model, 30.0, 0.1, key=key, y0=y0, transient=3.0, monitors=["x"])
+        return jnp.mean(sim["x"] ** 2)
+
+    thetas = jnp.array([[0.3, -0.05, 1.0], [0.5, -0.1, 0.8]])
+    keys = jax.random.split(jax.random.key(3), 2)
+    grad = jax.jit(jax.grad(loss))
+    single = jnp.stack([grad(thetas[i], keys[i]) for i in range(2)])
+    np.testing.assert_allclose(jax.vmap(jax.grad(loss))(thetas, keys), single, rtol=1e-10)
+    # a parameter shared by the batch gets the sum of the members' gradients
+    shared = jax.grad(lambda th: jnp.sum(jax.vmap(loss, in_axes=(None, 0))(th, keys)))(thetas[0])
+    np.testing.assert_allclose(shared, grad(thetas[0], keys[0]) + grad(thetas[0], keys[1]),
+                               rtol=1e-10)
+
+
 def test_second_call_does_not_recompile():
     net = small_network(noise=bmx.AdditiveNoise(sigma=0.01))
     bmx.simulate(net, 30.0, 0.1, key=jax.random.key(0))
@@ -319,6 +368,19 @@ def test_delayed_sums_are_kept_for_the_reverse_pass_within_the_budget(monkeypatc
     for budget, kept in ((nbytes, True), (nbytes - 1, False)):
         monkeypatch.setattr(_engine, "REVERSE_ROWS_BYTES", budget)
         assert _engine.build_config(net, 0.1, 0, 1000, jnp.float32).store_rows is kept
+
+
+def test_a_vmapped_batch_shares_the_kept_sums_budget(monkeypatch):
+    """Under `jax.vmap` the kept delayed sums of all members together must fit
+    `REVERSE_ROWS_BYTES`."""
+    net = small_network(n=8)
+    monkeypatch.setattr(_engine, "REVERSE_ROWS_BYTES", 10 * 2**20)
+    cfg = _engine.build_config(net, 0.1, 0, 1000, jnp.float32)
+    one = _engine._rows_bytes(cfg, net, 4)
+    monkeypatch.setattr(_engine, "REVERSE_ROWS_BYTES", 4 * one)
+    token = jnp.zeros((), jnp.int32)
+    assert _engine._for_members(cfg, _delays.Member(4, token), net).store_rows
+    assert not _engine._for_members(cfg, _delays.Member(5, token), net).store_rows
 
 
 def _naive_read(data, plan, group, start, n_rows, weights):
