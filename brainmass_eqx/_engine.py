@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 
+from ._coupling import LearnableWeights
 from ._delays import DelayBuffer, DelayPlan, Member, _slab_sum, adjoint_read, column
 from ._network import Network
 
@@ -692,8 +693,14 @@ def _delayed_bwd(residuals, grad_obj, perturbed, vjp_arg, solver, key, cfg):
                                outs_shape, ct_outs, is_leaf=lambda x: x is None)
     weights, strength = eng.coupling()
     adj_w = tuple(g.weights(weights.T) for g in plan.adjoint)
+    # the weights' gradient (per-connection dot products in the adjoint reads) only when the
+    # weights are differentiated: the connectome's, or the gains of a `LearnableWeights`
+    # coupling (a coupling's other parameters act in its `pre` and `post`, differentiated
+    # with the steps)
     net_perturbed = perturbed[0][0]
-    dots_on = any(jax.tree.leaves((net_perturbed.connectome, net_perturbed.coupling)))
+    learnt = isinstance(params[0].coupling, LearnableWeights)
+    dots_on = any(jax.tree.leaves((net_perturbed.connectome,
+                                   net_perturbed.coupling if learnt else None)))
     rev = (strength, adj_w, dots_on)
     ring = plan.ring
     n_channels, n_regions = hist.shape[1:]

@@ -296,6 +296,29 @@ def test_gradient_with_respect_to_connectome_weights(x64, reverse_policy):
     np.testing.assert_allclose(jnp.vdot(g, v), fd, rtol=1e-5)
 
 
+def test_gradient_with_respect_to_learnt_gains_and_coupling_strength(x64):
+    """A `LearnableWeights` coupling's gains are connection weights (the reverse pass's
+    per-connection products); its wrapped coupling's strength is not."""
+    base = small_network()
+    net = eqx.tree_at(lambda m: m.coupling, base,
+                      bmx.LearnableWeights(base.coupling, base.connectome.n_regions))
+    y0 = net.initial_state(key=jax.random.key(1))
+
+    def loss(gain, k):
+        model = eqx.tree_at(lambda m: (m.coupling.log_gain, m.coupling.coupling.k), net,
+                            (gain, k))
+        return jnp.mean(bmx.simulate(model, 20.0, 0.1, y0=y0, monitors=["x"])["x"] ** 2)
+
+    gain, k = net.coupling.log_gain, jnp.asarray(0.3)
+    g_gain, g_k = jax.grad(loss, (0, 1))(gain, k)
+    v = jnp.asarray(np.random.default_rng(1).normal(size=gain.shape))
+    eps = 1e-5
+    fd = (loss(gain + eps * v, k) - loss(gain - eps * v, k)) / (2 * eps)
+    np.testing.assert_allclose(jnp.vdot(g_gain, v), fd, rtol=1e-5)
+    np.testing.assert_allclose(g_k, finite_difference_grad(lambda k: loss(gain, k), k),
+                               rtol=1e-5)
+
+
 def test_reverse_mode_memory_grows_sublinearly(monkeypatch):
     """Chunked checkpointing: 16x the simulated time costs far less than 16x the memory (the
     regime of runs whose delayed sums exceed `REVERSE_ROWS_BYTES`)."""
