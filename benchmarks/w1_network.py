@@ -6,7 +6,7 @@ Measures, for brainmass_eqx:
   wall s, steps per second;
 - gradient: d/d(k, a[80]) of 1 - corr(FC_sim, FC_target) through 2 s, fwd+bwd / fwd ratio;
 - memory: peak RSS of a 60 s gradient (in a child process);
-- sweep: 64 coupling values x 2 s through `jax.vmap`;
+- sweep: 64 coupling values x 2 s through `jax.vmap` (one batch-minor run) and `jax.lax.map`;
 and, where interpreters with the peers are given (`--brainmass-python`, `--neurolib-python`),
 runs W1 forward on brainmass 0.1.1 and neurolib 0.6.2 in child processes of this one and
 prints the ratios. Timings on shared 2-core machines drift by up to 2x: compare ratios taken in

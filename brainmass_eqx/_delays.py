@@ -31,10 +31,6 @@ from ._connectome import Connectome, StaticArray
 #: A delay buffer bigger than this raises instead of silently exhausting memory.
 MAX_BUFFER_BYTES = 2**30
 
-#: A batch-minor read accumulates at most this many bytes of sums at once (about half a
-#: core's L2 cache).
-_ACC_BYTES = 2**19
-
 #: Reads add this many slots' windows per pass over the sums. A pass per slot loads and stores
 #: every sum once per slot; the W1 forward is about as fast either way, a 64-member sweep
 #: (whose sums do not stay in registers or L1) 20 % faster.
@@ -295,15 +291,6 @@ class DelayBuffer(eqx.Module):
         n_channels, n_nodes = self.data.shape[:2]
         if group.per_target == 0:
             return jnp.zeros((n_rows, n_channels, n_nodes), self.data.dtype)
-        if member is not None:
-            # a batch's sums are accumulated in passes over the slots: keep them in cache
-            # by reading a long block in chunks of rows
-            row_bytes = n_channels * n_nodes * member.size * self.data.dtype.itemsize
-            chunk = max(1, _ACC_BYTES // row_bytes)
-            if n_rows > chunk:
-                return jnp.concatenate([
-                    self.read(group, start + i, min(chunk, n_rows - i), weights, member)
-                    for i in range(0, n_rows, chunk)])
         window = n_rows + (1 if self.plan.exact else 0)
         lags = group.lags.array
         span = int(lags.max()) - int(lags.min()) + window

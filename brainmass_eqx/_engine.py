@@ -585,7 +585,8 @@ def _batch_minor(fn: Callable, *args):
     array (its checkpoints' buffers go out member by member, `column`).
 
     `jax.vmap` of a single run would instead batch every buffer read into a gather of `batch`
-    separate short windows (3x slower than mapping the runs one by one on a 2-core CPU)."""
+    separate short windows: 5.5-7 s for a 64 x 2 s W1 sweep on the 2-core CPU, 3x slower than
+    `jax.lax.map` over the runs, where the batch-minor sweep takes about 1.6 s."""
     dyn, static = eqx.partition(args, eqx.is_array)
 
     @jax.custom_batching.custom_vmap
