@@ -124,6 +124,9 @@ class _Engine:
         # subsampling monitors keep only their samples: record k keeps every
         # `rec_strides[k]`-th step
         self.rec_strides = self.mset.record_strides(cfg.dt)
+        # averaging monitors accumulate their window means: record k is the mean of steps
+        # `n_transient + k s + 1 .. n_transient + (k + 1) s`
+        self.rec_means = self.mset.averaging()
         self.noise_keys = (tuple(self.net.noise.diffusion(y0, self.net.noise_states))
                            if cfg.stochastic else ())
         # Increments are drawn once per block of at least `_NOISE_BLOCK` steps (the smallest
@@ -255,10 +258,11 @@ class _Engine:
 
     def record_rows(self, name: str) -> tuple[int, int]:
         """`(samples kept of record `name`, rows of its carried array)`: a base block writes a
-        window of up to `ceil(block / stride)` samples, so the array has at least that many."""
+        window of up to `ceil(block / stride)` samples (one more for window means), so the
+        array has at least that many."""
         stride = self.rec_strides[name]
         n = self.cfg.n_record // stride
-        return n, max(n, -(-self.cfg.levels[0] // stride))
+        return n, max(n, -(-self.cfg.levels[0] // stride) + (name in self.rec_means))
 
     def write_records(self, rec, start, outs):
         """Store the records of the base block from step `start` in the run's record arrays
@@ -280,25 +284,50 @@ class _Engine:
             new = jnp.take(o.astype(r.dtype), jnp.clip(k, 0, block - 1), axis=0)
             return jax.lax.dynamic_update_slice_in_dim(r, jnp.where(inside, new, old), at, 0)
 
-        return {name: jax.tree.map(lambda r, o: write(r, o, self.rec_strides[name]),
-                                   rec[name], outs[name]) for name in rec}
+        def accumulate(r, o, stride, n):
+            # add the block's steps, over `stride`, to the means of their windows (a trailing
+            # partial window is dropped): one in-place window update, as in `write`
+            width = -(-block // stride) + 1
+            at = jnp.clip(first // stride, 0, r.shape[0] - width)
+            steps = first + jnp.arange(block, dtype=jnp.int32)
+            window = steps // stride
+            valid = (steps >= 0) & (window < n)
+            mask = (window[None] - at == jnp.arange(width, dtype=jnp.int32)[:, None]) & valid[None]
+            sums = jnp.tensordot(mask.astype(r.dtype), o.astype(r.dtype), axes=1) / stride
+            old = jax.lax.dynamic_slice_in_dim(r, at, width)
+            return jax.lax.dynamic_update_slice_in_dim(r, old + sums, at, 0)
+
+        def store(name, r, o):
+            stride = self.rec_strides[name]
+            if name in self.rec_means:
+                return accumulate(r, o, stride, self.record_rows(name)[0])
+            return write(r, o, stride)
+
+        return {name: jax.tree.map(lambda r, o: store(name, r, o), rec[name], outs[name])
+                for name in rec}
 
     def read_records(self, ct, start):
         """The cotangents of the block's records from those of the kept samples `ct` (the
-        inverse of `write_records`): zero for steps outside the recording or between
-        samples."""
+        transpose of `write_records`): zero for steps outside the recording or between
+        samples; a window mean's cotangent over its `stride` steps."""
         block = self.cfg.levels[0]
         r = start - self.cfg.n_transient + jnp.arange(block, dtype=jnp.int32)
 
-        def read(c, stride):
-            j = (r + 1) // stride - 1
-            valid = ((r + 1) % stride == 0) & (j >= 0) & (j < c.shape[0])
+        def read(c, stride, mean):
+            if mean:
+                j, valid = r // stride, r >= 0
+            else:
+                j = (r + 1) // stride - 1
+                valid = ((r + 1) % stride == 0) & (j >= 0)
+            valid = valid & (j < c.shape[0])
             v = jnp.take(c, jnp.clip(j, 0, c.shape[0] - 1), axis=0, mode="clip")
+            v = v / stride if mean else v
             return jnp.where(valid.reshape(block, *(1,) * (c.ndim - 1)), v,
                              jnp.zeros((), c.dtype))
 
-        return {name: jax.tree.map(lambda c: read(c, self.rec_strides[name]), ct[name])
-                for name in ct}
+        return {name: jax.tree.map(
+            lambda c: read(c, self.rec_strides[name], name in self.rec_means), ct[name])
+            for name in ct}
 
     def level(self, depth, carry: _Carry, start, rows, dws, record, coupling, group_w):
         """One block of `levels[depth]` steps: read this level's delayed sums and run its

@@ -352,18 +352,49 @@ def test_subsampling_monitors_keep_only_their_samples_in_the_engine(period):
     np.testing.assert_array_equal(sim["sub"], sim["raw"][stride - 1::stride])
 
 
-def test_subsampling_monitors_do_not_hold_every_step():
-    """A delayed run's working memory does not hold a subsampling monitor's every-step
-    trace (storing it and subsampling after the run took 486 kB here)."""
+@pytest.mark.parametrize("period", [0.3, 2.5], ids=["window-below-block", "window-above-block"])
+def test_averaging_monitors_accumulate_their_window_means_in_the_engine(x64, period):
+    """A delayed run accumulates a `TemporalAverage`'s window means block by block; they equal
+    the every-step record of the same run averaged afterwards (a trailing partial window
+    dropped), after a transient that ends inside a block."""
+    net = small_network()  # a base block of 10 steps
+    stride = round(period / 0.1)
+    sim = bmx.simulate(net, 47.3, 0.1, y0=net.initial_state(key=jax.random.key(1)),
+                       transient=7.3, monitors={"raw": "x",
+                                                "mean": bmx.TemporalAverage("x", period)})
+    n = 400 // stride
+    assert sim["mean"].shape == (n, 6)
+    want = np.asarray(sim["raw"])[:n * stride].reshape(n, stride, 6).mean(axis=1)
+    np.testing.assert_allclose(sim["mean"], want, rtol=1e-12, atol=1e-14)
+
+
+def test_gradient_through_an_averaging_monitor(x64, reverse_policy):
     net = small_network()
     y0 = net.initial_state(key=jax.random.key(1))
 
-    def run(y0):
-        return bmx.simulate(net, 2000.0, 0.1, y0=y0, monitors={"m": bmx.Subsample("x", 2.5)})
+    def loss(k):
+        model = eqx.tree_at(lambda m: m.coupling.k, net, k)
+        sim = bmx.simulate(model, 30.0, 0.1, y0=y0, transient=2.3,
+                           monitors={"mean": bmx.TemporalAverage("x", 1.3)})
+        return jnp.mean(sim["mean"] ** 2)
+
+    k = jnp.array(0.3)
+    np.testing.assert_allclose(jax.grad(loss)(k), finite_difference_grad(loss, k), rtol=1e-5)
+
+
+def test_subsampling_monitors_do_not_hold_every_step():
+    """A delayed run's working memory does not hold a subsampling or averaging monitor's
+    every-step trace (storing it and reducing it after the run took 486 kB here)."""
+    net = small_network()
+    y0 = net.initial_state(key=jax.random.key(1))
 
     every_step_bytes = 20_000 * 6 * 4
-    temp = jax.jit(run).lower(y0).compile().memory_analysis().temp_size_in_bytes
-    assert temp < every_step_bytes / 10, temp
+    for monitor in (bmx.Subsample("x", 2.5), bmx.TemporalAverage("x", 2.5)):
+        def run(y0, monitor=monitor):
+            return bmx.simulate(net, 2000.0, 0.1, y0=y0, monitors={"m": monitor})
+
+        temp = jax.jit(run).lower(y0).compile().memory_analysis().temp_size_in_bytes
+        assert temp < every_step_bytes / 10, (monitor, temp)
 
 
 def test_gradient_through_a_subsampling_monitor(x64, reverse_policy):

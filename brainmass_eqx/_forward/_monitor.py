@@ -91,6 +91,13 @@ class AbstractMonitor(eqx.Module):
         samples rather than every step's record."""
         return type(self).reduce is AbstractMonitor.reduce
 
+    @property
+    def averages(self) -> bool:
+        """Whether `reduce` is the mean over consecutive windows of `period`
+        ([`brainmass_eqx.TemporalAverage`][]), so that a run may accumulate the window means
+        rather than store every step's record."""
+        return False
+
     def init(self, signal: Array) -> PyTree:
         """The internal state at $t = 0$ given the initial signal (`None`: stateless)."""
         del signal
@@ -231,6 +238,10 @@ class TemporalAverage(AbstractMonitor):
     def reduce(self, records: Array, dt: float) -> Array:
         return block_average(records, period_stride(self.period, dt, owner="TemporalAverage"))
 
+    @property
+    def averages(self) -> bool:
+        return type(self).reduce is TemporalAverage.reduce
+
 
 def block_average(x: Array, w: int) -> Array:
     """Mean over consecutive blocks of `w` samples along axis 0 (a partial block is dropped)."""
@@ -282,12 +293,13 @@ class MonitorSet(eqx.Module):
     def finish(self, records: dict[str, Array], ms_final: dict[str, PyTree], dt: float,
                subsampled: bool = False) -> dict[str, Array]:
         """The monitors' outputs from the per-step `records`; with `subsampled`, the run
-        already kept only every `record_strides` sample of the subsampling monitors."""
+        already kept only every `record_strides` sample of the subsampling monitors and the
+        window means of the averaging ones."""
         out = {}
         for k, m in self.monitors.items():
             if not m.per_step:
                 out[k] = m.final(ms_final[k])
-            elif subsampled and m.subsamples:
+            elif subsampled and (m.subsamples or m.averages):
                 out[k] = records[k]
             else:
                 out[k] = m.reduce(records[k], dt)
@@ -295,9 +307,15 @@ class MonitorSet(eqx.Module):
 
     def record_strides(self, dt: float) -> dict[str, int]:
         """For every per-step monitor, the stride at which a run may keep its records: its
-        period in steps when its reduction is plain subsampling, else 1 (every step)."""
-        return {k: (period_stride(m.period, dt, owner=type(m).__name__) if m.subsamples else 1)
+        period in steps when its reduction is plain subsampling or a window mean, else 1
+        (every step)."""
+        return {k: (period_stride(m.period, dt, owner=type(m).__name__)
+                    if m.subsamples or m.averages else 1)
                 for k, m in self.monitors.items() if m.per_step}
+
+    def averaging(self) -> frozenset[str]:
+        """The per-step monitors whose records are window means (see `averages`)."""
+        return frozenset(k for k, m in self.monitors.items() if m.per_step and m.averages)
 
     def strides(self, dt: float) -> dict[str, int | None]:
         return {k: (period_stride(m.period, dt, owner=type(m).__name__) if m.per_step else None)
