@@ -368,20 +368,6 @@ def test_averaging_monitors_accumulate_their_window_means_in_the_engine(x64, per
     np.testing.assert_allclose(sim["mean"], want, rtol=1e-12, atol=1e-14)
 
 
-def test_gradient_through_an_averaging_monitor(x64, reverse_policy):
-    net = small_network()
-    y0 = net.initial_state(key=jax.random.key(1))
-
-    def loss(k):
-        model = eqx.tree_at(lambda m: m.coupling.k, net, k)
-        sim = bmx.simulate(model, 30.0, 0.1, y0=y0, transient=2.3,
-                           monitors={"mean": bmx.TemporalAverage("x", 1.3)})
-        return jnp.mean(sim["mean"] ** 2)
-
-    k = jnp.array(0.3)
-    np.testing.assert_allclose(jax.grad(loss)(k), finite_difference_grad(loss, k), rtol=1e-5)
-
-
 def test_subsampling_monitors_do_not_hold_every_step():
     """A delayed run's working memory does not hold a subsampling or averaging monitor's
     every-step trace (storing it and reducing it after the run took 486 kB here)."""
@@ -397,15 +383,16 @@ def test_subsampling_monitors_do_not_hold_every_step():
         assert temp < every_step_bytes / 10, (monitor, temp)
 
 
-def test_gradient_through_a_subsampling_monitor(x64, reverse_policy):
+@pytest.mark.parametrize("monitor", [bmx.Subsample("x", 1.3), bmx.TemporalAverage("x", 1.3)],
+                         ids=["subsample", "average"])
+def test_gradient_through_a_subsampling_or_averaging_monitor(x64, reverse_policy, monitor):
     net = small_network()
     y0 = net.initial_state(key=jax.random.key(1))
 
     def loss(k):
         model = eqx.tree_at(lambda m: m.coupling.k, net, k)
-        sim = bmx.simulate(model, 30.0, 0.1, y0=y0, transient=2.3,
-                           monitors={"sub": bmx.Subsample("x", 1.3)})
-        return jnp.mean(sim["sub"] ** 2)
+        sim = bmx.simulate(model, 30.0, 0.1, y0=y0, transient=2.3, monitors={"m": monitor})
+        return jnp.mean(sim["m"] ** 2)
 
     k = jnp.array(0.3)
     np.testing.assert_allclose(jax.grad(loss)(k), finite_difference_grad(loss, k), rtol=1e-5)
