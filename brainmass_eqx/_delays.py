@@ -439,7 +439,6 @@ def _slab_sum_batch_last(slab, weights, group, offsets, n_rows, exact, dots, sta
         offset_dims=tuple(range(1, 3 + nb)), collapsed_slice_dims=(1,), start_index_map=(1, 2))
     w = jnp.moveaxis(weights, 1, 0)  # (slots, nodes, *batch)
     frac = jnp.asarray(group.fractions.array.reshape(n_nodes, k).T, slab.dtype)
-    expand = (slice(None), None, None)  # (nodes, *batch) -> (nodes, 1, 1, *batch)
 
     # A few slots at a time (`_SLOTS_PER_PASS`): gather every region's window in each slot,
     # `(nodes, channels, window, *batch)`, and accumulate them weighted. XLA fuses the gathers
@@ -452,7 +451,7 @@ def _slab_sum_batch_last(slab, weights, group, offsets, n_rows, exact, dots, sta
         if exact:
             f = frac[kk].reshape(n_nodes, 1, 1, *(1,) * nb)
             win = (1 - f) * win[:, :, :n_rows] + f * win[:, :, 1:]
-        wk = w[kk].reshape(n_nodes, 1, 1, *w.shape[2:]) if nb else w[kk][expand]
+        wk = w[kk].reshape(n_nodes, 1, 1, *w.shape[2:])
         return win, wk
 
     def add_slot(kk, carry):

@@ -40,7 +40,8 @@ class ScanConfig(eqx.Module):
     """Static settings of an engine run: `levels` are the nested block sizes in steps (see
     [`brainmass_eqx.DelayPlan`][]; one level of `block` steps without delays). With
     `store_rows`, the forward pass of a differentiated delayed run keeps the delayed sums of
-    every step for the reverse pass (see `REVERSE_ROWS_BYTES`)."""
+    every step for the reverse pass (see `REVERSE_ROWS_BYTES`); `itemsize` is the bytes of
+    one state value."""
 
     dt: float
     n_transient: int
@@ -639,7 +640,7 @@ def _for_members(cfg: ScanConfig, member: Member | None, net: Network) -> ScanCo
     every member share `REVERSE_ROWS_BYTES`."""
     if member is None or not cfg.store_rows:
         return cfg
-    fits = _rows_bytes(cfg, net, cfg.itemsize) * member.size <= REVERSE_ROWS_BYTES
+    fits = _rows_bytes(cfg, net) * member.size <= REVERSE_ROWS_BYTES
     return eqx.tree_at(lambda c: c.store_rows, cfg, fits)
 
 
@@ -826,17 +827,17 @@ def build_config(net: Network, dt: float, n_transient: int, n_record: int,
         levels = plan.levels
     else:
         levels = (max(1, min(100, n_total)),)
-    itemsize = jnp.dtype(y0_dtype).itemsize
     cfg = ScanConfig(dt=dt, n_transient=n_transient, n_record=n_record, levels=levels,
-                     plan=plan, stochastic=net.is_stochastic, itemsize=itemsize)
+                     plan=plan, stochastic=net.is_stochastic,
+                     itemsize=jnp.dtype(y0_dtype).itemsize)
     if plan is not None:
-        fits = _rows_bytes(cfg, net, itemsize) <= REVERSE_ROWS_BYTES
+        fits = _rows_bytes(cfg, net) <= REVERSE_ROWS_BYTES
         cfg = eqx.tree_at(lambda c: c.store_rows, cfg, fits)
     return cfg
 
 
-def _rows_bytes(cfg: ScanConfig, net: Network, itemsize: int) -> int:
+def _rows_bytes(cfg: ScanConfig, net: Network) -> int:
     """Bytes of the delayed sums of every base block of one run (see `REVERSE_ROWS_BYTES`)."""
     n_warm, n_rec, _ = _blocks(cfg)
     n_base = (n_warm + n_rec) * (cfg.levels[-1] // cfg.levels[0])
-    return n_base * (cfg.levels[0] + 1) * net.n_channels * net.n_regions * itemsize
+    return n_base * (cfg.levels[0] + 1) * net.n_channels * net.n_regions * cfg.itemsize

@@ -417,7 +417,7 @@ def test_a_vmapped_batch_shares_the_kept_sums_budget(monkeypatch):
     net = small_network(n=8)
     monkeypatch.setattr(_engine, "REVERSE_ROWS_BYTES", 10 * 2**20)
     cfg = _engine.build_config(net, 0.1, 0, 1000, jnp.float32)
-    one = _engine._rows_bytes(cfg, net, 4)
+    one = _engine._rows_bytes(cfg, net)
     monkeypatch.setattr(_engine, "REVERSE_ROWS_BYTES", 4 * one)
     token = jnp.zeros((), jnp.int32)
     assert _engine._for_members(cfg, _delays.Member(4, token), net).store_rows
