@@ -477,6 +477,9 @@ def _slab_sum_batch_last(slab, weights, group, offsets, n_rows, exact, dots, sta
         first = k // _SLOTS_PER_PASS * _SLOTS_PER_PASS
         acc, dw = jax.lax.fori_loop(0, k // _SLOTS_PER_PASS, add_slots, (acc, dw))
     acc, dw = jax.lax.fori_loop(first, k, add_slot, (acc, dw))
+    # XLA would fuse the last slots (a loop it unrolls) with the callers' transposition of the
+    # sums: then every element of every window is gathered on its own, rows outermost
+    acc = jax.lax.optimization_barrier(acc)
     return acc if dots is None else (acc, dw)
 
 
