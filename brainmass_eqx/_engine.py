@@ -169,9 +169,8 @@ class _Engine:
             return jnp.asarray(0.0, dtype), jnp.asarray(cfg.dt, dtype)
 
         if self.member is None:
-            yy1, _, _, ss1, _ = solver.step(self.terms(weights, strength, dw), *interval(), yy,
-                                            args, ss, made_jump=True)
-            return yy1, ss1
+            return _solver_step(solver, self.terms(weights, strength, dw), *interval(), yy,
+                                args, ss)
         parts = (self.params, weights, strength, args)
         dyn, static = eqx.partition((parts, dw, yy, ss), eqx.is_array)
 
@@ -183,9 +182,8 @@ class _Engine:
         def member_step(dyn):
             (dyn_parts, dw, yy, ss) = dyn
             fields, args = one_field(dyn_parts)
-            yy1, _, _, ss1, _ = solver.step(_terms(*fields, cfg.stochastic, dw), *interval(), yy,
-                                            args, ss, made_jump=True)
-            return yy1, ss1
+            return _solver_step(solver, _terms(*fields, cfg.stochastic, dw), *interval(), yy,
+                                args, ss)
 
         @member_step.def_vmap
         def rule(size, batched, dyn):
@@ -209,9 +207,7 @@ class _Engine:
                 return field
 
             terms = _terms(batched_field(0), batched_field(1), cfg.stochastic, dw)
-            yy1, _, _, ss1, _ = solver.step(terms, *interval(), yy, dyn_parts, ss,
-                                            made_jump=True)
-            out = (yy1, ss1)
+            out = _solver_step(solver, terms, *interval(), yy, dyn_parts, ss)
             return out, jax.tree.map(lambda _: True, out)
 
         return member_step(dyn)
@@ -588,6 +584,33 @@ def _terms(drift, diffusion, stochastic: bool, dw):
     if not stochastic:
         return dfx.ODETerm(drift)
     return dfx.MultiTerm(dfx.ODETerm(drift), dfx.ControlTerm(diffusion, _StepIncrement(dw)))
+
+
+def _solver_step(solver, terms, t0, t1, yy, args, ss):
+    r"""One fixed step of `solver` from `yy` (a fresh start, `made_jump`): `(state, solver
+    state)`.
+
+    An explicit Runge-Kutta method (Heun, RK4, ...) is stepped here from its Butcher tableau,
+    with its stages unrolled; it computes the same $y_1 = y_0 + \sum_i b_i k_i$,
+    $k_i = \mathrm{vf\_prod}(t_0 + c_i h, y_0 + \sum_{j<i} a_{ij} k_j)$ as diffrax's `step`,
+    whose loop over stages (made for adaptive stepping, with error estimates and dense output)
+    dominated the reverse pass of delayed networks. Every step is a fresh start, so a
+    first-same-as-last method's state is never read and is passed on unchanged. Other solvers
+    use their own `step`."""
+    if not isinstance(solver, dfx.AbstractERK):
+        yy1, _, _, ss1, _ = solver.step(terms, t0, t1, yy, args, ss, made_jump=True)
+        return yy1, ss1
+    tableau = solver.tableau
+    control = terms.contr(t0, t1)
+
+    def combine(coeffs, ks):
+        terms_ = [jax.tree.map(lambda k: float(a) * k, k) for a, k in zip(coeffs, ks) if a != 0]
+        return jax.tree.map(lambda y, *ds: y + sum(ds[1:], ds[0]) if ds else y, yy, *terms_)
+
+    ks = [terms.vf_prod(t0, yy, args, control)]
+    for c, a in zip(tableau.c, tableau.a_lower):
+        ks.append(terms.vf_prod(t0 + float(c) * (t1 - t0), combine(a, ks), args, control))
+    return combine(tableau.b_sol, ks), ss
 
 
 def _add(a, b):

@@ -5,6 +5,7 @@ import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import lineax as lx
 import numpy as np
 import pytest
 from helpers import convergence_order, count_compilations, finite_difference_grad
@@ -138,6 +139,33 @@ def test_transient_and_final_state_in_the_engine():
     assert short["x"].shape == (5, 2)
     np.testing.assert_allclose(short["x"], full["x"][73:78], rtol=1e-6)
     np.testing.assert_allclose(short.final_state["x"], full["x"][77], rtol=1e-6)
+
+
+@pytest.mark.parametrize("solver", [dfx.Heun(), bmx.RK4(), dfx.Midpoint(), dfx.Ralston(),
+                                    dfx.Bosh3(), dfx.Euler()], ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_engine_step_equals_the_solvers_own_step(x64, solver, stochastic):
+    """The engine steps explicit Runge-Kutta methods from their tableau; it must give what
+    diffrax's `step` gives (on a nonlinear field over a pytree state, with and without a
+    Stratonovich noise term), and hand every other solver to its own `step`."""
+    def drift(t, y, args):
+        return {"x": -y["x"] * y["v"] + jnp.sin(t) * args, "v": y["x"] ** 2 - 0.3 * y["v"]}
+
+    def diffusion(t, y, args):  # multiplicative, as the engine's (a diagonal operator)
+        return lx.DiagonalLinearOperator({"x": 0.2 * y["v"], "v": 0.1 + 0.0 * y["v"]})
+
+    y0 = {"x": jnp.linspace(0.2, 1.0, 5), "v": jnp.linspace(-0.5, 0.5, 5)}
+    t0, t1, args = jnp.asarray(0.3), jnp.asarray(0.35), jnp.asarray(0.7)
+    dw = jax.tree.map(lambda v: 0.2 * jnp.cos(3 * v), y0) if stochastic else None
+    terms = _engine._terms(drift, diffusion, stochastic, dw)
+    ss = solver.init(terms, t0, t1, y0, args)
+    expected, _, _, expected_ss, _ = solver.step(terms, t0, t1, y0, args, ss, made_jump=True)
+    got, got_ss = _engine._solver_step(solver, terms, t0, t1, y0, args, ss)
+    for name in y0:
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-13, atol=1e-15)
+    assert jax.tree.structure(got_ss) == jax.tree.structure(expected_ss)
+    # the step moved: a broken combination of stages could not pass by returning y0
+    assert not np.allclose(got["x"], y0["x"])
 
 
 def test_errors_for_unresolvable_delays_and_huge_buffers():
