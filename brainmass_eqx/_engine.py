@@ -603,9 +603,9 @@ def _solver_step(solver, terms, t0, t1, yy, args, ss):
     tableau = solver.tableau
     control = terms.contr(t0, t1)
 
-    def combine(coeffs, ks):
-        terms_ = [jax.tree.map(lambda k: float(a) * k, k) for a, k in zip(coeffs, ks) if a != 0]
-        return jax.tree.map(lambda y, *ds: y + sum(ds[1:], ds[0]) if ds else y, yy, *terms_)
+    def combine(coeffs, ks):  # yy + sum_j coeffs[j] ks[j], without the zero terms
+        scaled = [jax.tree.map(lambda x: float(a) * x, k) for a, k in zip(coeffs, ks) if a != 0]
+        return jax.tree.map(lambda y, *ds: y + sum(ds[1:], ds[0]) if ds else y, yy, *scaled)
 
     ks = [terms.vf_prod(t0, yy, args, control)]
     for c, a in zip(tableau.c, tableau.a_lower):
