@@ -250,13 +250,28 @@ class HRFBold(AbstractMonitor):
             raise ValueError(f"`HRFBold.period` ({self.period} ms) is longer than the recorded "
                              f"time ({n_record * dt} ms): no sample would be recorded.")
 
+    @property
+    def averages(self) -> bool:
+        # a delayed run accumulates the `downsample` window means (not every step)
+        return type(self).reduce is HRFBold.reduce
+
+    @property
+    def mean_period(self) -> float:
+        return self.downsample
+
     def reduce(self, records: Array, dt: float) -> Array:
         w = period_stride(self.downsample, dt, owner="HRFBold", name="downsample")
-        z = block_average(records, w)
+        return self.reduce_means(block_average(records, w), dt)
+
+    def reduce_means(self, z: Array, dt: float) -> Array:
+        del dt
         step_s = self.downsample / 1000.0
         n_lags = max(1, int(math.ceil(self.kernel.duration / step_s)))
         lags = jnp.arange(n_lags, dtype=z.dtype) * jnp.asarray(step_s, z.dtype)
-        h = self.kernel.response(lags).astype(z.dtype) * jnp.asarray(step_s, z.dtype)
+        # the kernel's parameters in the signal's dtype (a default kernel is float32)
+        kernel = jax.tree.map(lambda p: p.astype(z.dtype) if eqx.is_inexact_array(p) else p,
+                              self.kernel)
+        h = kernel.response(lags).astype(z.dtype) * jnp.asarray(step_s, z.dtype)
         y = self.scale.astype(z.dtype) * causal_convolve(z, h)
         stride = period_stride(self.period, self.downsample, owner="HRFBold")
         return y[stride - 1::stride]

@@ -93,10 +93,22 @@ class AbstractMonitor(eqx.Module):
 
     @property
     def averages(self) -> bool:
-        """Whether `reduce` is the mean over consecutive windows of `period`
-        ([`brainmass_eqx.TemporalAverage`][]), so that a run may accumulate the window means
-        rather than store every step's record."""
+        """Whether `reduce` starts with the mean over consecutive windows of `mean_period`
+        (`reduce(records) == reduce_means(block_average(records, w))`, as in
+        [`brainmass_eqx.TemporalAverage`][] and [`brainmass_eqx.HRFBold`][]), so that a run
+        may accumulate the window means rather than store every step's record."""
         return False
+
+    @property
+    def mean_period(self) -> float | None:
+        """For monitors that `average`: the window of the means, in ms (default `period`)."""
+        return self.period
+
+    def reduce_means(self, means: Array, dt: float) -> Array:
+        """For monitors that `average`: the rest of `reduce`, from the window means (time
+        first). Default: the means themselves."""
+        del dt
+        return means
 
     def init(self, signal: Array) -> PyTree:
         """The internal state at $t = 0$ given the initial signal (`None`: stateless)."""
@@ -294,24 +306,29 @@ class MonitorSet(eqx.Module):
                subsampled: bool = False) -> dict[str, Array]:
         """The monitors' outputs from the per-step `records`; with `subsampled`, the run
         already kept only every `record_strides` sample of the subsampling monitors and the
-        window means of the averaging ones."""
+        window means of the averaging ones (which `reduce_means` finishes)."""
         out = {}
         for k, m in self.monitors.items():
             if not m.per_step:
                 out[k] = m.final(ms_final[k])
-            elif subsampled and (m.subsamples or m.averages):
+            elif subsampled and m.subsamples:
                 out[k] = records[k]
+            elif subsampled and m.averages:
+                out[k] = m.reduce_means(records[k], dt)
             else:
                 out[k] = m.reduce(records[k], dt)
         return out
 
     def record_strides(self, dt: float) -> dict[str, int]:
         """For every per-step monitor, the stride at which a run may keep its records: its
-        period in steps when its reduction is plain subsampling or a window mean, else 1
-        (every step)."""
-        return {k: (period_stride(m.period, dt, owner=type(m).__name__)
-                    if m.subsamples or m.averages else 1)
-                for k, m in self.monitors.items() if m.per_step}
+        period in steps when its reduction is plain subsampling, its `mean_period` when the
+        reduction starts with window means, else 1 (every step)."""
+        def stride(m):
+            if m.averages:
+                return period_stride(m.mean_period, dt, owner=type(m).__name__)
+            return period_stride(m.period, dt, owner=type(m).__name__) if m.subsamples else 1
+
+        return {k: stride(m) for k, m in self.monitors.items() if m.per_step}
 
     def averaging(self) -> frozenset[str]:
         """The per-step monitors whose records are window means (see `averages`)."""
