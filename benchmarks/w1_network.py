@@ -10,8 +10,9 @@ Measures, for brainmass_eqx:
 - sweep: 64 coupling values x 2 s through `jax.vmap` (one batch-minor run) and `jax.lax.map`;
 and, where interpreters with the peers are given (`--brainmass-python`, `--neurolib-python`),
 runs W1 forward on brainmass 0.1.1 and neurolib 0.6.2 in child processes of this one and
-prints the ratios. Timings on shared 2-core machines drift by up to 2x: compare ratios taken in
-the same run. Run by hand; never part of the test suite.
+prints the ratios: `--rounds` (3) rounds of our forward then each peer, one ratio per round,
+their median reported. Timings on shared 2-core machines drift by up to 2x: compare ratios
+taken in the same run. Run by hand; never part of the test suite.
 
     .venv/bin/python benchmarks/w1_network.py --brainmass-python /path/to/bm/bin/python \\
         --neurolib-python /path/to/nl/bin/python
@@ -101,7 +102,11 @@ def ours(args):
     out = {}
     net = network(args.data)
     y0 = net.initial_state(key=jax.random.key(0))
-    first, wall = timed(lambda: bmx.simulate(net, 10_000.0, 0.1, y0=y0, monitors=["x"])["x"])
+
+    def forward():
+        return bmx.simulate(net, 10_000.0, 0.1, y0=y0, monitors=["x"])["x"]
+
+    first, wall = timed(forward)
     out["forward_s"] = wall
     out["compile_s"] = first - wall
     out["sim_s_per_wall_s"] = 10.0 / wall
@@ -131,7 +136,7 @@ def ours(args):
     sweep_map = jax.jit(lambda ks: jax.lax.map(one, ks))
     _, out["sweep_64x2s_vmap_s"] = timed(lambda: sweep_vmap(ks), repeats=1)
     _, out["sweep_64x2s_map_s"] = timed(lambda: sweep_map(ks), repeats=1)
-    return out
+    return out, forward
 
 
 def grad60_child(args):
@@ -160,23 +165,30 @@ def main():
     parser.add_argument("--brainmass-python", default=None)
     parser.add_argument("--neurolib-python", default=None)
     parser.add_argument("--grad-seconds", type=float, default=60.0)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of (our forward, each peer) for the speed ratios")
     parser.add_argument("--child-grad", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_grad:
         grad60_child(args)
         return
 
-    results = {"brainmass_eqx": ours(args)}
+    o, forward = ours(args)
+    results = {"brainmass_eqx": o}
     results["grad_memory"] = child_json([sys.executable, __file__, "--child-grad", "--data",
                                          args.data, "--grad-seconds", str(args.grad_seconds)])
-    if args.brainmass_python:
-        results["brainmass"] = child_json([args.brainmass_python,
-                                           str(HERE / "peers" / "brainmass_w1.py"), args.data])
-    if args.neurolib_python:
-        results["neurolib"] = child_json([args.neurolib_python,
-                                          str(HERE / "peers" / "neurolib_w1.py"), args.data])
+    # The speed ratios come from rounds of (our forward, then each peer in a child process),
+    # one ratio per round, so that a slow spell of a shared machine hits both sides of it.
+    peers = {name: python for name, python in (("brainmass", args.brainmass_python),
+                                               ("neurolib", args.neurolib_python)) if python}
+    rounds = []
+    for _ in range(args.rounds if peers else 0):
+        entry = {"brainmass_eqx_forward_s": timed(forward)[1]}
+        for name, python in peers.items():
+            entry[name] = child_json([python, str(HERE / "peers" / f"{name}_w1.py"), args.data])
+        rounds.append(entry)
+    results["rounds"] = rounds
 
-    o = results["brainmass_eqx"]
     print(f"W1 forward (10 s): {o['forward_s']:.3f} s = {o['sim_s_per_wall_s']:.1f} sim-s/wall-s,"
           f" {o['steps_per_s']:.3g} steps/s, compile {o['compile_s']:.2f} s")
     print(f"gradient 2 s: forward {o['grad_forward_2s_s']:.3f} s, fwd+bwd "
@@ -190,17 +202,21 @@ def main():
     print(f"sweep 64 x 2 s: jax.vmap {o['sweep_64x2s_vmap_s']:.2f} s, jax.lax.map "
           f"{o['sweep_64x2s_map_s']:.2f} s (brainmass: 52.6 s in the catalogue's measurements, "
           "target >= 10x faster)")
-    for peer in ("brainmass", "neurolib"):
-        if peer in results:
-            r = results[peer]
-            if "error" in r:
-                print(f"{peer}: failed: {r['error']}")
-                continue
-            base = r.get("exec_s", r["warm_s"])
-            print(f"{peer} {r.get('version', '')}: warm {r['warm_s']:.3f} s"
-                  + (f", exec {r['exec_s']:.3f} s" if "exec_s" in r else "")
-                  + f" -> brainmass_eqx is {base / o['forward_s']:.1f}x faster "
-                  f"({r['warm_s'] / o['forward_s']:.1f}x vs its warm call)")
+    for peer in peers:
+        failed = [r[peer]["error"] for r in rounds if "error" in r[peer]]
+        if failed:
+            print(f"{peer}: failed: {failed[0]}")
+            continue
+        ours_s = np.array([r["brainmass_eqx_forward_s"] for r in rounds])
+        warm = np.array([r[peer]["warm_s"] for r in rounds])
+        base = np.array([r[peer].get("exec_s", r[peer]["warm_s"]) for r in rounds])
+        ratios = base / ours_s
+        print(f"{peer} {rounds[0][peer].get('version', '')}: "
+              f"{'exec' if 'exec_s' in rounds[0][peer] else 'warm'} "
+              f"{base.min():.3f}-{base.max():.3f} s, ours {ours_s.min():.3f}-{ours_s.max():.3f} s"
+              f" -> brainmass_eqx is {np.median(ratios):.1f}x faster (median of "
+              f"{', '.join(f'{x:.1f}' for x in ratios)}; {np.median(warm / ours_s):.1f}x vs "
+              "its warm call)")
     print(json.dumps(results))
 
 
