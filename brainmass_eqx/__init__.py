@@ -3,28 +3,62 @@
 import importlib.metadata as _metadata
 
 from . import datasets as datasets, metrics as metrics, objectives as objectives, viz as viz
-from ._catalogue import ModelInfo as ModelInfo, list_models as list_models
-from ._connectome import Connectome as Connectome
-from ._coupling import (
-    AbstractCoupling as AbstractCoupling,
-    DiffusiveCoupling as DiffusiveCoupling,
-    KuramotoCoupling as KuramotoCoupling,
-    LearnableWeights as LearnableWeights,
-    LinearCoupling as LinearCoupling,
-    SigmoidalCoupling as SigmoidalCoupling,
-    SigmoidalJansenRitCoupling as SigmoidalJansenRitCoupling,
-    TanhCoupling as TanhCoupling,
-)
-from ._delays import DelayBuffer as DelayBuffer, DelayPlan as DelayPlan
-from ._fit import (
+from ._core import CANONICAL_UNITS as CANONICAL_UNITS, param as param
+from ._learn import (
+    AbstractConstraint as AbstractConstraint,
+    AbstractFitMethod as AbstractFitMethod,
+    Bounded as Bounded,
+    Checkpointing as Checkpointing,
+    Constrained as Constrained,
+    FitOutcome as FitOutcome,
+    FitProblem as FitProblem,
     FitResult as FitResult,
     Fitter as Fitter,
+    FitTracker as FitTracker,
     Nevergrad as Nevergrad,
+    Optax as Optax,
+    Positive as Positive,
+    Readout as Readout,
     Scipy as Scipy,
     StepInfo as StepInfo,
+    Trainer as Trainer,
+    TrainResult as TrainResult,
+    Unconstrained as Unconstrained,
+    constrain as constrain,
     fit as fit,
+    train as train,
+    unwrap as unwrap,
 )
-from ._forward import (
+from ._models import (
+    AbstractNeuralMass as AbstractNeuralMass,
+    AbstractSystem as AbstractSystem,
+    CoombesByrne as CoombesByrne,
+    Epileptor as Epileptor,
+    FitzHughNagumo as FitzHughNagumo,
+    Generic2dOscillator as Generic2dOscillator,
+    Hopf as Hopf,
+    HORNCell as HORNCell,
+    HORNSeqLayer as HORNSeqLayer,
+    HORNSeqNetwork as HORNSeqNetwork,
+    JansenRit as JansenRit,
+    Kuramoto as Kuramoto,
+    LarterBreakspear as LarterBreakspear,
+    Linear as Linear,
+    Lorenz as Lorenz,
+    ModelInfo as ModelInfo,
+    MontbrioPazoRoxin as MontbrioPazoRoxin,
+    StuartLandau as StuartLandau,
+    ThresholdLinear as ThresholdLinear,
+    VanDerPol as VanDerPol,
+    WilsonCowan as WilsonCowan,
+    WilsonCowanAdaptive as WilsonCowanAdaptive,
+    WilsonCowanDivisive as WilsonCowanDivisive,
+    WilsonCowanThreePopulation as WilsonCowanThreePopulation,
+    WongWang as WongWang,
+    WongWangExcInh as WongWangExcInh,
+    list_models as list_models,
+)
+from ._monitors import (
     AbstractBOLDReadout as AbstractBOLDReadout,
     AbstractConductor as AbstractConductor,
     AbstractHRFKernel as AbstractHRFKernel,
@@ -48,58 +82,31 @@ from ._forward import (
     eeg_lead_field as eeg_lead_field,
     meg_lead_field as meg_lead_field,
 )
-from ._models import (
-    AbstractNeuralMass as AbstractNeuralMass,
-    CoombesByrne as CoombesByrne,
-    Epileptor as Epileptor,
-    FitzHughNagumo as FitzHughNagumo,
-    Generic2dOscillator as Generic2dOscillator,
-    Hopf as Hopf,
-    HORNCell as HORNCell,
-    HORNSeqLayer as HORNSeqLayer,
-    HORNSeqNetwork as HORNSeqNetwork,
-    JansenRit as JansenRit,
-    Kuramoto as Kuramoto,
-    LarterBreakspear as LarterBreakspear,
-    Linear as Linear,
-    Lorenz as Lorenz,
-    MontbrioPazoRoxin as MontbrioPazoRoxin,
-    StuartLandau as StuartLandau,
-    ThresholdLinear as ThresholdLinear,
-    VanDerPol as VanDerPol,
-    WilsonCowan as WilsonCowan,
-    WilsonCowanAdaptive as WilsonCowanAdaptive,
-    WilsonCowanDivisive as WilsonCowanDivisive,
-    WilsonCowanThreePopulation as WilsonCowanThreePopulation,
-    WongWang as WongWang,
-    WongWangExcInh as WongWangExcInh,
-)
-from ._network import Network as Network
-from ._noise import (
+from ._network import (
+    AbstractCoupling as AbstractCoupling,
     AbstractNoise as AbstractNoise,
     AdditiveNoise as AdditiveNoise,
+    Connectome as Connectome,
+    DelayPlan as DelayPlan,
+    DiffusiveCoupling as DiffusiveCoupling,
+    KuramotoCoupling as KuramotoCoupling,
+    LearnableWeights as LearnableWeights,
+    LinearCoupling as LinearCoupling,
     MultiplicativeNoise as MultiplicativeNoise,
+    Network as Network,
     OrnsteinUhlenbeckNoise as OrnsteinUhlenbeckNoise,
     PinkNoise as PinkNoise,
+    SigmoidalCoupling as SigmoidalCoupling,
+    SigmoidalJansenRitCoupling as SigmoidalJansenRitCoupling,
+    TanhCoupling as TanhCoupling,
 )
-from ._params import (
-    AbstractConstraint as AbstractConstraint,
-    Bounded as Bounded,
-    Constrained as Constrained,
-    Positive as Positive,
-    Unconstrained as Unconstrained,
-    constrain as constrain,
-    unwrap as unwrap,
+from ._solve import (
+    RK4 as RK4,
+    DelayedAdjoint as DelayedAdjoint,
+    Simulation as Simulation,
+    simulate as simulate,
 )
-from ._simulate import Simulation as Simulation, simulate as simulate
-from ._solvers import RK4 as RK4
-from ._train import (
-    Readout as Readout,
-    Trainer as Trainer,
-    TrainResult as TrainResult,
-    train as train,
-)
-from ._units import CANONICAL_UNITS as CANONICAL_UNITS, param as param
+from ._solve.engine import DelayBuffer as DelayBuffer
 
 
 __version__ = _metadata.version("brainmass_eqx")

@@ -4,6 +4,8 @@ import hypothesis
 import jax
 import pytest
 
+import brainmass_eqx as bmx
+
 
 # Strict numerics, as in equinox/diffrax: no silent dtype or rank promotion.
 jax.config.update("jax_numpy_dtype_promotion", "strict")
@@ -32,3 +34,13 @@ def getkey():
     """A fresh, deterministic PRNG key per call within a test."""
     keys = iter(jax.random.split(jax.random.key(0), 1000))
     return lambda: next(keys)
+
+
+@pytest.fixture(params=["kept-sums", "recomputed-sums"])
+def reverse_policy(request):
+    """Both regimes of the delayed reverse pass: delayed sums kept by the forward pass (short
+    runs) or recomputed from the checkpoints (runs over `DelayedAdjoint.keep_sums_bytes`):
+    the `adjoint` to simulate with."""
+    if request.param == "recomputed-sums":
+        return bmx.DelayedAdjoint(keep_sums_bytes=0)
+    return bmx.DelayedAdjoint()

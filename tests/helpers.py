@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import brainmass_eqx as bmx
+
 
 def tree_allclose(x, y, *, rtol=1e-5, atol=1e-8) -> bool:
     """Same structure, same dtypes, values close."""
@@ -57,3 +59,12 @@ def count_compilations() -> Iterator[CompileCounter]:
         yield counter
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def small_network(noise=None, n=6, seed=0, **kwargs):
+    """A small hcp-like delayed Hopf network with random weights and tract lengths."""
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(0, 1, (n, n)) * (rng.uniform(size=(n, n)) < 0.8)
+    lengths = rng.uniform(2.0, 15.0, (n, n))
+    return bmx.Network(bmx.Hopf(a=jnp.full(n, -0.05)), bmx.Connectome(w, lengths),
+                       bmx.DiffusiveCoupling(k=0.3), speed=2.0, noise=noise, **kwargs)

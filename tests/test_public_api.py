@@ -54,6 +54,15 @@ EXPECTED = {
     "list_models",
     "param",
     "simulate",
+    # the architecture issue: the system contract, the delayed adjoint, fit methods
+    "AbstractSystem",
+    "DelayedAdjoint",
+    "AbstractFitMethod",
+    "Optax",
+    "FitProblem",
+    "FitTracker",
+    "FitOutcome",
+    "Checkpointing",
     # fit and train
     "train",
     "Trainer",

@@ -11,7 +11,7 @@ import pytest
 from helpers import count_compilations
 
 import brainmass_eqx as bmx
-from brainmass_eqx._train import _batches
+from brainmass_eqx._learn._train import _batches
 
 
 class Linear1(eqx.Module):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._connectome import Connectome
+from .._network import Connectome
 from ._registry import register_dataset
 
 
@@ -40,14 +40,14 @@ class HCPData(eqx.Module):
 
     connectome: Connectome
     subjects: tuple[str, ...] = eqx.field(static=True)
-    bold: Float[Array, "subjects time regions"]
-    fc: Float[Array, "subjects regions regions"]
-    subject_weights: Float[Array, "subjects regions regions"]
-    subject_lengths: Float[Array, "subjects regions regions"]
+    bold: Float[Array, "subjects time nodes"]
+    fc: Float[Array, "subjects nodes nodes"]
+    subject_weights: Float[Array, "subjects nodes nodes"]
+    subject_lengths: Float[Array, "subjects nodes nodes"]
     tr: float = eqx.field(static=True)
 
     @property
-    def group_fc(self) -> Float[Array, "regions regions"]:
+    def group_fc(self) -> Float[Array, "nodes nodes"]:
         """The mean of the subjects' FC matrices."""
         return jnp.mean(self.fc, axis=0)
 

@@ -1,9 +1,10 @@
 """A registry of named datasets: `register_dataset`, `load_dataset`, `list_datasets`."""
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, final
 
 
+@final
 class _Entry(NamedTuple):
     loader: Callable[..., Any]
     description: str

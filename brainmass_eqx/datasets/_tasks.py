@@ -1,6 +1,6 @@
 """Task datasets for training: `(inputs, targets)` with a train/validation split."""
 
-from typing import NamedTuple
+from typing import NamedTuple, final
 
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +9,7 @@ from jaxtyping import Array, Float
 from ._registry import register_dataset
 
 
+@final
 class TaskData(NamedTuple):
     """A supervised task: `inputs` `(examples, time, features)`, `targets` `(examples, ...)`,
     and the held-out `val_inputs`, `val_targets`."""

@@ -1,7 +1,7 @@
 """Metrics that compare simulations with recordings: FC, FCD, distribution distances,
 spectra and synchrony. Every function is jit/grad/vmap-safe; time is axis 0."""
 
-from .._forward import StreamingFC as StreamingFC
+from .._monitors import StreamingFC as StreamingFC
 from ._fc import (
     fc as fc,
     fc_correlation as fc_correlation,

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._stats import corr_from_cov as _corr_from_cov
-from .._units import to_ms
+from .._core._stats import corr_from_cov as _corr_from_cov
+from .._core._steps import whole_steps
+from .._core._units import to_ms
 
 
 def _as_timeseries(x: Any, name: str) -> Array:
@@ -22,7 +23,7 @@ def _as_timeseries(x: Any, name: str) -> Array:
     return x
 
 
-def fc(x: Float[Array, "time regions"]) -> Float[Array, "regions regions"]:
+def fc(x: Float[Array, "time nodes"]) -> Float[Array, "nodes nodes"]:
     r"""Functional connectivity: the Pearson correlation matrix of the regions' time series,
 
     $$\mathrm{FC}_{ij} = \frac{\sum_t (x_{ti} - \bar x_i)(x_{tj} - \bar x_j)}
@@ -65,13 +66,13 @@ def matrix_correlation(a: Float[Array, "n n"], b: Float[Array, "n n"]) -> Float[
     return pearson(upper_triangle(a), upper_triangle(b))
 
 
-def fc_correlation(x: Float[Array, "time regions"], y: Float[Array, "time regions"]
+def fc_correlation(x: Float[Array, "time nodes"], y: Float[Array, "time nodes"]
                    ) -> Float[Array, ""]:
     """`matrix_correlation(fc(x), fc(y))`."""
     return matrix_correlation(fc(x), fc(y))
 
 
-def fc_rmse(x: Float[Array, "time regions"], y: Float[Array, "time regions"]
+def fc_rmse(x: Float[Array, "time nodes"], y: Float[Array, "time nodes"]
             ) -> Float[Array, ""]:
     """Root-mean-square difference of the upper triangles of `fc(x)` and `fc(y)` (the unit
     diagonals carry no information and are excluded)."""
@@ -94,16 +95,13 @@ def _samples(value: Any, dt: Any, name: str) -> int:
                              f"samples, or give `{name}` as an int number of samples.")
         t = to_ms(value, name=name)
         step = to_ms(dt, name="dt")
-        n = round(t / step)
-        if abs(t / step - n) > 1e-6 * max(1.0, t / step):
-            raise ValueError(f"`{name}` ({t} ms) is not a whole number of samples of "
-                             f"dt={step} ms.")
+        n = whole_steps(t, step, name=name, unit="samples")
     if n < 1:
         raise ValueError(f"`{name}` must be at least one sample, got {n}.")
     return n
 
 
-def sliding_fc(x: Float[Array, "time regions"], window: Any, step: Any, *, dt: Any = None
+def sliding_fc(x: Float[Array, "time nodes"], window: Any, step: Any, *, dt: Any = None
                ) -> Float[Array, "windows pairs"]:
     """The upper triangle of the FC of each sliding window: windows start at
     `0, step, 2 step, ...` and hold `window` samples (both ints, or times with `dt`)."""
@@ -120,7 +118,7 @@ def sliding_fc(x: Float[Array, "time regions"], window: Any, step: Any, *, dt: A
     return jax.lax.map(one, jnp.asarray(starts))
 
 
-def fcd(x: Float[Array, "time regions"], window: Any, step: Any, *, dt: Any = None
+def fcd(x: Float[Array, "time nodes"], window: Any, step: Any, *, dt: Any = None
         ) -> Float[Array, "windows windows"]:
     r"""Functional connectivity dynamics (Hansen et al. 2015): the correlation between the FC
     patterns of sliding windows, $\mathrm{FCD}_{ab} = \mathrm{corr}(\mathrm{triu}\,

@@ -4,10 +4,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.signal
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._units import to_ms
+from .._core._units import to_ms
 
 
 def _time_first(x: Any, name: str) -> Array:
@@ -23,8 +24,8 @@ def welch_psd(x: Float[Array, " time *channels"], dt: Any, *, nperseg: int | Non
                                                     Float[Array, " freqs *channels"]]:
     r"""Power spectral density by Welch's method along the time axis (axis 0): Hann-windowed
     segments of `nperseg` samples overlapping by `noverlap` (default half), each demeaned,
-    averaged periodograms, one-sided, density scaling (units²/Hz). Matches
-    `scipy.signal.welch(x, fs, nperseg=..., axis=0)`.
+    averaged periodograms, one-sided, density scaling (units²/Hz): `jax.scipy.signal.welch`,
+    which matches `scipy.signal.welch(x, fs, nperseg=..., axis=0)`.
 
     **Arguments:** `x` time first; `dt` the sampling interval (Quantity or ms); `nperseg`
     (default `min(256, len(x))`); `noverlap` (default `nperseg // 2`).
@@ -48,22 +49,11 @@ def _welch(x: Any, dt: Any, nperseg: int | None, noverlap: int | None
     if not 0 <= noverlap < nperseg:
         raise ValueError(f"`noverlap` must be in [0, nperseg), got {noverlap}.")
     fs = 1000.0 / dt_ms
-    hop = nperseg - noverlap
-    starts = np.arange(0, n - nperseg + 1, hop)
-    idx = starts[:, None] + np.arange(nperseg)[None, :]
-    segs = x[idx]  # (segments, nperseg, *channels)
-    segs = segs - jnp.mean(segs, axis=1, keepdims=True)
-    win = np.hanning(nperseg + 1)[:-1] if nperseg > 1 else np.ones(1)  # periodic Hann
-    win = jnp.asarray(win, x.dtype).reshape((1, nperseg) + (1,) * (x.ndim - 1))
-    spec = jnp.fft.rfft(segs * win, axis=1)
-    power = (spec.real**2 + spec.imag**2) / (fs * jnp.sum(win**2))
-    scale = np.full(power.shape[1], 2.0)
-    scale[0] = 1.0
-    if nperseg % 2 == 0:
-        scale[-1] = 1.0
-    power = power * jnp.asarray(scale, x.dtype).reshape((1, -1) + (1,) * (x.ndim - 1))
+    _, psd = jax.scipy.signal.welch(x, fs=fs, window="hann", nperseg=nperseg,
+                                    noverlap=noverlap, detrend="constant", axis=0,
+                                    scaling="density")
     freqs = np.fft.rfftfreq(nperseg, d=1.0 / fs)  # numpy: static, usable for band masks
-    return freqs, jnp.mean(power, axis=0).astype(x.dtype)
+    return freqs, psd.astype(x.dtype)
 
 
 def _band(freqs: Array, fmin: float | None, fmax: float | None) -> np.ndarray:
@@ -121,7 +111,7 @@ def instantaneous_phase(x: Float[Array, " time *channels"]) -> Float[Array, " ti
     return jnp.angle(z).astype(x.dtype)
 
 
-def order_parameter(phases: Float[Array, "*time regions"]) -> Float[Array, "*time"]:
+def order_parameter(phases: Float[Array, "*time nodes"]) -> Float[Array, "*time"]:
     r"""The Kuramoto order parameter $R = \left|\frac{1}{N}\sum_j e^{i\theta_j}\right| \in
     [0, 1]$ over the last axis (regions)."""
     phases = jnp.asarray(phases)
@@ -130,6 +120,6 @@ def order_parameter(phases: Float[Array, "*time regions"]) -> Float[Array, "*tim
     return jnp.clip(jnp.sqrt(c * c + s * s), 0.0, 1.0)
 
 
-def metastability(phases: Float[Array, "time regions"]) -> Float[Array, ""]:
+def metastability(phases: Float[Array, "time nodes"]) -> Float[Array, ""]:
     """The standard deviation over time of the Kuramoto order parameter (Shanahan 2010)."""
     return jnp.std(order_parameter(phases))

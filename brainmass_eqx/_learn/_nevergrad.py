@@ -1,0 +1,122 @@
+"""`Nevergrad`: gradient-free population search, one vmapped loss call per generation."""
+
+import json
+import math
+from typing import final
+
+import equinox as eqx
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from ._method import AbstractFitMethod
+from ._problem import Checkpointing, FitOutcome, FitProblem, FitTracker, or_default
+
+
+@final
+class Nevergrad(AbstractFitMethod):
+    """Gradient-free optimisation with [nevergrad](https://facebookresearch.github.io/nevergrad/).
+
+    Each generation asks `num_workers` candidates and evaluates them in **one** vmapped,
+    compiled call of the loss (the population shares one compilation; brainmass re-traces each
+    candidate). The search runs on the unconstrained parameters (so `Positive`/`Bounded` hold),
+    starting at the model's current values.
+
+    **Fields:** `optimizer` (a nevergrad optimiser name: `"CMA"` (default), `"TwoPointsDE"`,
+    `"DE"`, `"PSO"`, `"OnePlusOne"`, `"NgIohTuned"`, ...; note that `"NGOpt"` fails in
+    nevergrad 1.0.12 with numpy 2 inside its metamodel), `budget` (total loss evaluations),
+    `num_workers` (candidates per generation), `sigma` (initial mutation scale in
+    unconstrained units), `seed`.
+    """
+
+    optimizer: str = eqx.field(default="CMA", static=True)
+    budget: int = eqx.field(default=200, static=True)
+    num_workers: int = eqx.field(default=8, static=True)
+    sigma: float = eqx.field(default=1.0, static=True)
+    seed: int = eqx.field(default=0, static=True)
+
+    def __check_init__(self):
+        if self.budget < 1 or self.num_workers < 1:
+            raise ValueError("`Nevergrad` needs budget >= 1 and num_workers >= 1.")
+
+    def progress_total(self, steps):
+        return -(-self.budget // self.num_workers)
+
+    def _resume(self, ng, checkpoint: Checkpointing, tracker: FitTracker, problem: FitProblem):
+        ckpt = checkpoint.path
+        if not (checkpoint.resume and ckpt is not None and ckpt.with_suffix(".ng").exists()):
+            return None
+        opt = ng.optimizers.base.Optimizer.load(ckpt.with_suffix(".ng"))
+        meta = json.loads(ckpt.with_suffix(".json").read_text())
+        tracker.history = [math.nan if h is None else float(h) for h in meta["history"]]
+        tracker.best_loss = meta["best_loss"]
+        tracker.nonfinite = meta["nonfinite"]
+        tracker.worst_finite = max([0.0] + [abs(h) for h in tracker.history
+                                            if math.isfinite(h)])
+        if meta.get("best_flat") is not None:
+            tracker.best_params = problem.unflatten(meta["best_flat"])
+        return opt
+
+    def run(self, problem: FitProblem, tracker: FitTracker, *, steps, checkpoint: Checkpointing
+            ) -> FitOutcome:
+        import nevergrad as ng
+
+        flat0, _ = problem.flat
+        opt = self._resume(ng, checkpoint, tracker, problem)
+        if opt is None:
+            param = ng.p.Array(init=np.asarray(flat0, float)).set_mutation(sigma=self.sigma)
+            param.random_state = np.random.RandomState(self.seed)
+            opt = ng.optimizers.registry[self.optimizer](
+                parametrization=param, budget=self.budget, num_workers=self.num_workers)
+        reason = f"used the budget of {self.budget} evaluations"
+        gen = 0
+        try:
+            while opt.num_ask < self.budget:
+                n = min(self.num_workers, self.budget - opt.num_ask)
+                cands = [opt.ask() for _ in range(n)]
+                xs = np.stack([c.value for c in cands])
+                pad = np.concatenate([xs, np.repeat(xs[-1:], self.num_workers - n, 0)])
+                try:
+                    losses = problem.value_batch(pad)[:n]
+                except eqx.EquinoxRuntimeError:
+                    # a runtime check failed (e.g. the solver hit max_steps) for some
+                    # candidate: evaluate them one by one so that only the culprits fail
+                    losses = np.array([problem.value(x) for x in xs])
+                # nevergrad cannot take NaN/inf: a non-finite candidate is told a loss worse
+                # than any seen
+                worst = max([tracker.worst_finite] + [abs(float(v)) for v in losses
+                                                      if math.isfinite(v)])
+                penalty = 10.0 * max(1.0, worst)
+                for c, x, loss in zip(cands, xs, losses):
+                    finite = tracker.record(float(loss), problem.unflatten(x))
+                    opt.tell(c, float(loss) if finite else penalty)
+                gen += 1
+                best_gen = float(np.nanmin(np.where(np.isfinite(losses), losses, np.nan))) \
+                    if np.any(np.isfinite(losses)) else float("nan")
+                tracker.after_step(gen, best_gen, lambda: problem.model(
+                    or_default(tracker.best_params, problem.params)))
+                if checkpoint.path is not None and gen % checkpoint.every == 0:
+                    _save(checkpoint, opt, tracker)
+                if tracker.stop_reason:
+                    reason = tracker.stop_reason
+                    break
+        except KeyboardInterrupt:
+            reason = f"interrupted after {gen} generations"
+        finally:
+            tracker.close()
+        if checkpoint.path is not None:
+            _save(checkpoint, opt, tracker)
+        return FitOutcome(or_default(tracker.best_params, problem.params), gen, reason)
+
+
+def _save(checkpoint: Checkpointing, opt, tracker: FitTracker) -> None:
+    ckpt = checkpoint.path
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    opt.dump(ckpt.with_suffix(".ng"))
+    best = None
+    if tracker.best_params is not None:
+        best = np.asarray(ravel_pytree(tracker.best_params)[0]).tolist()
+    ckpt.with_suffix(".json").write_text(json.dumps(dict(
+        history=[None if not math.isfinite(h) else h for h in tracker.history],
+        best_loss=tracker.best_loss, nonfinite=tracker.nonfinite, best_flat=best)))
+
+
