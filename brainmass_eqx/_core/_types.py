@@ -22,7 +22,11 @@ def names_tuple(x: str | tuple[str, ...] | None) -> tuple[str, ...] | None:
     """A name or names as a tuple (`None` stays `None`): the converter of name fields."""
     if x is None:
         return None
-    return (x,) if isinstance(x, str) else tuple(x)
+    if isinstance(x, str):
+        return (x,)
+    if isinstance(x, tuple | list) and all(isinstance(n, str) for n in x):
+        return tuple(x)
+    raise TypeError(f"expected a name or a tuple of names (strings), got {x!r}.")
 
 
 __all__ = ["Array", "ArrayLike", "Float", "Inputs", "PRNGKeyArray", "RealScalarLike",

@@ -96,14 +96,29 @@ def to_float_array(x: Any, *, name: str) -> jax.Array:
     """
     if isinstance(x, (str, bytes)) or x is None:
         raise ValueError(f"`{name}` must be a number or an array of numbers, got {x!r}.")
+    if isinstance(x, bool | np.bool_) or (isinstance(x, np.ndarray | jax.Array)
+                                          and x.dtype == bool):
+        raise TypeError(f"`{name}` must be a number, got the bool {x!r}.")
     if isinstance(x, jax.Array | np.ndarray) and jnp.issubdtype(x.dtype, jnp.floating):
         dtype = jax.dtypes.canonicalize_dtype(x.dtype)
     else:
         dtype = jnp.result_type(float)
     try:
-        return jnp.asarray(x, dtype=dtype)  # an explicit dtype makes the array strongly typed
-    except TypeError as e:
-        raise ValueError(f"`{name}` must be a number or an array of numbers, got {x!r}.") from e
+        with np.errstate(over="ignore"):  # an overflow is reported below, by name
+            out = jnp.asarray(x, dtype=dtype)  # an explicit dtype makes the array strongly typed
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"`{name}` must be a number or an array of numbers, got {x!r}.") from None
+    if _is_concrete(out) and not isinstance(x, jax.Array):
+        given = np.asarray(x, dtype=np.float64) if not isinstance(x, np.ndarray) \
+            or x.dtype.kind in "biuf" else None
+        if given is not None and np.all(np.isfinite(given)) \
+                and not bool(np.all(np.isfinite(np.asarray(out)))):
+            raise ValueError(
+                f"`{name}` = {x!r} overflows {jnp.dtype(dtype).name} (largest "
+                f"{float(jnp.finfo(dtype).max):.3g}): rescale it, or enable float64 with "
+                "`jax.config.update('jax_enable_x64', True)`."
+            )
+    return out
 
 
 @final
@@ -122,12 +137,25 @@ class ParamConverter:
         self.name = "parameter"
         self.owner = ""
 
+    def _valid(self, x: jax.Array) -> jax.Array:
+        lo, hi = self.bounds
+        ok = jnp.all(jnp.isfinite(x))
+        if lo is not None:
+            ok = ok & jnp.all(x >= lo if self.inclusive[0] else x > lo)
+        if hi is not None:
+            ok = ok & jnp.all(x <= hi if self.inclusive[1] else x < hi)
+        return ok
+
     @property
     def qualname(self) -> str:
         return f"{self.owner}.{self.name}" if self.owner else self.name
 
     def __call__(self, x: Any) -> jax.Array:
         x = to_float_array(strip_units(x, self.unit, name=self.qualname), name=self.qualname)
+        if not _is_concrete(x):
+            # built under jit/vmap/grad: the same checks, when the values are known
+            return eqx.error_if(x, ~self._valid(x), f"`{self.qualname}` is NaN, inf or "
+                                f"outside {format_bounds(self.bounds, self.inclusive)}.")
         if _is_concrete(x):
             check_finite(x, name=self.qualname)
             lo, hi = self.bounds
@@ -214,3 +242,14 @@ def to_ms(x: Any, *, name: str, allow_zero: bool = False) -> float:
         need = "non-negative" if allow_zero else "positive"
         raise ValueError(f"`{name}` must be a finite, {need} time, got {out} ms.")
     return out
+
+
+def check_key(key: Any, *, name: str = "key") -> None:
+    """A `TypeError` naming `name` unless `key` is a JAX PRNG key (`jax.random.key(0)`, or a
+    legacy `jax.random.PRNGKey(0)`)."""
+    dtype = getattr(key, "dtype", None)
+    if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        return
+    if dtype is not None and dtype == jnp.uint32 and jnp.shape(key)[-1:] == (2,):
+        return
+    raise TypeError(f"`{name}` must be a JAX PRNG key, e.g. `jax.random.key(0)`; got {key!r}.")

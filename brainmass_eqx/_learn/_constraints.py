@@ -164,6 +164,14 @@ def constrain(model: PyTree, where: Callable[[PyTree], Any],
         if len(cons) != len(leaves):
             raise ValueError(f"`constraints` has {len(cons)} entries but `where` selected "
                              f"{len(leaves)} parameters; give one per parameter.")
+    for i, leaf in enumerate(leaves):
+        for j in range(i):
+            if leaves[j] is leaf:
+                raise ValueError(
+                    f"`where` selects the same array twice (positions {j} and {i}): select each "
+                    "parameter once (two fields holding one array object cannot be told apart; "
+                    "give them copies, e.g. `jnp.array(x)`)."
+                )
     cons = tuple(Unconstrained() if c is None else c for c in cons)
     for i, (leaf, c) in enumerate(zip(leaves, cons)):
         if not isinstance(c, AbstractConstraint):

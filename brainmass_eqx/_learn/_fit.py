@@ -3,10 +3,13 @@ or your own); nothing lost."""
 
 import pathlib
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jaxtyping import Array, PyTree
@@ -14,7 +17,7 @@ from jaxtyping import Array, PyTree
 from ._constraints import AbstractConstraint, constrain
 from ._method import AbstractFitMethod
 from ._optax import Optax
-from ._problem import Checkpointing, FitProblem, FitTracker, StepInfo
+from ._problem import Checkpointing, FitProblem, FitTracker, StepInfo, loss_of_params
 
 
 #: What `fit` takes as `method`: an `AbstractFitMethod`, or a bare optax transformation.
@@ -91,6 +94,9 @@ class Fitter(eqx.Module):
             raise ValueError("`loss` must be a callable loss(model, *data) -> scalar.")
         if not callable(self.where):
             raise ValueError("`where` must be a callable, e.g. `lambda m: (m.node.a,)`.")
+        bad = [cb for cb in self.callbacks if not callable(cb)]
+        if bad:
+            raise ValueError(f"`callbacks` must be callables of a StepInfo, got {bad!r}.")
         if not isinstance(self.method, AbstractFitMethod | optax.GradientTransformation):
             raise ValueError(
                 "`method` must be a bmx.AbstractFitMethod (bmx.Optax(...), bmx.Nevergrad(...), "
@@ -123,15 +129,28 @@ class Fitter(eqx.Module):
 
         **Returns:** a [`brainmass_eqx.FitResult`][].
         """
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int | np.integer)
+                                  or steps < 1):
+            raise ValueError(f"`steps` must be a positive int (or None), got {steps!r}.")
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+                or checkpoint_every < 1:
+            raise ValueError(f"`checkpoint_every` must be a positive int (steps between saves), "
+                             f"got {checkpoint_every!r}.")
         wrapped, spec = constrain(model, self.where, self.constraints)
         params, static = eqx.partition(wrapped, spec)
         ckpt = None if checkpoint is None else pathlib.Path(checkpoint)
         if resume and ckpt is None:
             raise ValueError("`resume=True` needs the `checkpoint` path to resume from.")
+        note = ""
+        if resume and not (ckpt.exists() or ckpt.with_suffix(".ng").exists()):
+            note = f"; no checkpoint at {ckpt} to resume from, so the fit started afresh"
+            warnings.warn(f"`resume=True` but there is no checkpoint at {ckpt}: the fit starts "
+                          "afresh.", stacklevel=2)
         checkpointing = Checkpointing(ckpt, checkpoint_every, resume)
         method = self.fit_method
         method.check(steps, checkpointing)
         problem = FitProblem(params, static, wrapped, self.loss, tuple(data))
+        _check_scalar_loss(problem)
         t0 = time.perf_counter()
         tracker = FitTracker(self.callbacks, method.progress_total(steps), self.progress)
         outcome = method.run(problem, tracker, steps=steps, checkpoint=checkpointing)
@@ -139,7 +158,7 @@ class Fitter(eqx.Module):
         best_model = problem.model(best)
         selected = self.where(best_model)
         best_params = tuple(selected) if isinstance(selected, tuple | list) else (selected,)
-        reason = outcome.reason
+        reason = outcome.reason + note
         if tracker.best_params is None:
             reason = reason + "; no evaluation gave a finite loss (best_model is the start)"
         return FitResult(best_model=best_model, best_params=best_params,
@@ -186,3 +205,23 @@ def fit(model: PyTree, loss: Callable[..., Any], *data: Any, where: Callable[[An
                     callbacks=tuple(callbacks), progress=progress, max_nonfinite=max_nonfinite)
     return fitter.fit(model, *data, steps=steps, checkpoint=checkpoint,
                       checkpoint_every=checkpoint_every, resume=resume)
+
+
+def _check_scalar_loss(problem: FitProblem) -> None:
+    """The loss must return one real number: checked on its shapes before anything runs."""
+    try:
+        out = jax.eval_shape(lambda p: loss_of_params(p, problem.static, problem.loss,
+                                                      problem.data), problem.params)
+    except TypeError as e:
+        if "returned a value of type" not in str(e):
+            raise
+        raise ValueError("`loss` must return a scalar (one float), got a value that is not an "
+                         "array.") from None
+    leaves = jax.tree.leaves(out)
+    if len(leaves) != 1 or leaves[0].shape not in ((), (1,)) \
+            or not jnp.issubdtype(leaves[0].dtype, jnp.floating):
+        got = jax.tree.map(lambda x: f"{x.dtype}{list(x.shape)}", out)
+        raise ValueError(
+            f"`loss` must return a scalar (one float), got {got}: reduce it, e.g. with "
+            "`jnp.mean(...)`, or combine terms with `bmx.objectives.weighted_sum`."
+        )

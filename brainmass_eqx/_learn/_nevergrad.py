@@ -8,6 +8,7 @@ import equinox as eqx
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ._checkpoint import read_sidecar
 from ._method import AbstractFitMethod
 from ._problem import Checkpointing, FitOutcome, FitProblem, FitTracker, or_default
 
@@ -35,8 +36,15 @@ class Nevergrad(AbstractFitMethod):
     seed: int = eqx.field(default=0, static=True)
 
     def __check_init__(self):
-        if self.budget < 1 or self.num_workers < 1:
-            raise ValueError("`Nevergrad` needs budget >= 1 and num_workers >= 1.")
+        for name in ("budget", "num_workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`Nevergrad.{name}` must be a positive int, got {value!r}.")
+        if not (isinstance(self.sigma, int | float) and not isinstance(self.sigma, bool)
+                and math.isfinite(self.sigma) and self.sigma > 0):
+            raise ValueError(f"`Nevergrad.sigma` must be a positive number (the initial "
+                             f"mutation scale), got {self.sigma!r}.")
+        _check_optimizer_name(self.optimizer)
 
     def progress_total(self, steps):
         return -(-self.budget // self.num_workers)
@@ -45,9 +53,15 @@ class Nevergrad(AbstractFitMethod):
         ckpt = checkpoint.path
         if not (checkpoint.resume and ckpt is not None and ckpt.with_suffix(".ng").exists()):
             return None
-        opt = ng.optimizers.base.Optimizer.load(ckpt.with_suffix(".ng"))
-        meta = json.loads(ckpt.with_suffix(".json").read_text())
-        tracker.history = [math.nan if h is None else float(h) for h in meta["history"]]
+        meta = read_sidecar(ckpt, ("history", "best_loss", "nonfinite"))
+        try:
+            opt = ng.optimizers.base.Optimizer.load(ckpt.with_suffix(".ng"))
+        except Exception as e:  # a truncated or corrupted pickle
+            raise ValueError(
+                f"The nevergrad checkpoint {ckpt.with_suffix('.ng')} cannot be read "
+                f"({type(e).__name__}: {e}); delete it to start afresh."
+            ) from None
+        tracker.history = [float(h) for h in meta["history"]]
         tracker.best_loss = meta["best_loss"]
         tracker.nonfinite = meta["nonfinite"]
         tracker.worst_finite = max([0.0] + [abs(h) for h in tracker.history
@@ -111,12 +125,43 @@ class Nevergrad(AbstractFitMethod):
 def _save(checkpoint: Checkpointing, opt, tracker: FitTracker) -> None:
     ckpt = checkpoint.path
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    opt.dump(ckpt.with_suffix(".ng"))
     best = None
     if tracker.best_params is not None:
         best = np.asarray(ravel_pytree(tracker.best_params)[0]).tolist()
-    ckpt.with_suffix(".json").write_text(json.dumps(dict(
+    # both files are written aside and moved into place: an interrupted save never leaves a
+    # truncated checkpoint
+    ng_tmp = ckpt.with_suffix(".ng.tmp")
+    opt.dump(ng_tmp)
+    meta_tmp = ckpt.with_suffix(".json.tmp")
+    meta_tmp.write_text(json.dumps(dict(
         history=[None if not math.isfinite(h) else h for h in tracker.history],
         best_loss=tracker.best_loss, nonfinite=tracker.nonfinite, best_flat=best)))
+    ng_tmp.replace(ckpt.with_suffix(".ng"))
+    meta_tmp.replace(ckpt.with_suffix(".json"))
 
 
+def _check_optimizer_name(name: str) -> None:
+    """A `ValueError` for an optimiser nevergrad does not have (with the closest names), and
+    for those that fail inside nevergrad with this numpy (with what to use instead)."""
+    import difflib
+
+    import nevergrad as ng
+
+    registry = ng.optimizers.registry
+    if not isinstance(name, str) or name not in registry:
+        close = difflib.get_close_matches(str(name), list(registry), n=5)
+        raise ValueError(
+            f"`Nevergrad(optimizer={name!r})`: nevergrad has no optimiser of that name"
+            + (f"; did you mean one of {close}?" if close else ".")
+            + " Common choices: 'CMA', 'TwoPointsDE', 'DE', 'PSO', 'OnePlusOne', 'NgIohTuned' "
+            "(all names: `nevergrad.optimizers.registry`)."
+        )
+    broken = name == "NGOpt" or "MetaModel" in name
+    if broken and int(np.__version__.split(".")[0]) >= 2 \
+            and tuple(int(v) for v in ng.__version__.split(".")[:3]) <= (1, 0, 12):
+        raise ValueError(
+            f"`Nevergrad(optimizer={name!r})` fails inside nevergrad {ng.__version__}'s "
+            f"metamodel with numpy {np.__version__} (it calls float() on an array), and can "
+            "leave the process hanging at exit: use 'NgIohTuned' (nevergrad's newer "
+            "recommended wizard) or 'CMA'."
+        )

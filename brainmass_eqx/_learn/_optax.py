@@ -70,15 +70,23 @@ class Optax(AbstractFitMethod):
             tracker.nonfinite = meta["nonfinite"]
         last_good = None
         consecutive = 0
-        reason = f"completed {steps} steps"
-        step = start
+        completed = start  # steps whose update and bookkeeping are complete
+        reason = (f"completed {steps} steps" if start < steps
+                  else f"already completed: the checkpoint holds all {steps} steps")
 
         def save(n):
             save_checkpoint(ckpt, (params, opt_state, or_default(tracker.best_params, params)),
                             tracker.meta(n))
 
+        def snapshot():
+            return (params, opt_state, len(tracker.history), tracker.best_loss,
+                    tracker.best_params, tracker.nonfinite, tracker.worst_finite, last_good,
+                    consecutive)
+
+        state, step = snapshot(), start
         try:
             for step in range(start, steps):
+                state = snapshot()
                 try:
                     loss, finite, new_params, new_state, updates = _grad_step(
                         params, opt_state, static, problem.loss, opt, problem.data)
@@ -100,22 +108,26 @@ class Optax(AbstractFitMethod):
                             f"for {consecutive} consecutive steps"
                         reason = (f"stopped at step {step}: the loss or its gradient was "
                                   f"non-finite {where}")
-                        step -= 1
                         break
                     # retry from the last finite point with half the previous update
-                    prev, state, upd = last_good
+                    prev, prev_state, upd = last_good
                     params = _backtrack(prev, upd, jnp.asarray(0.5**consecutive))
-                    opt_state = state
+                    opt_state = prev_state
                 tracker.after_step(step, loss, lambda p=params: problem.model(p))
-                if ckpt is not None and (step + 1) % checkpoint.every == 0:
-                    save(step + 1)
+                completed = step + 1
+                if ckpt is not None and completed % checkpoint.every == 0:
+                    save(completed)
                 if tracker.stop_reason:
                     reason = tracker.stop_reason
                     break
         except KeyboardInterrupt:
-            reason = f"interrupted at step {step}"
+            if completed == step:  # interrupted inside a step: undo its partial bookkeeping
+                (params, opt_state, n_history, tracker.best_loss, tracker.best_params,
+                 tracker.nonfinite, tracker.worst_finite, last_good, consecutive) = state
+                del tracker.history[n_history:]
+            reason = f"interrupted after {completed} completed steps"
         finally:
             tracker.close()
         if ckpt is not None:
-            save(step + 1)
-        return FitOutcome(params, step + 1, reason)
+            save(completed)
+        return FitOutcome(params, completed, reason)

@@ -24,6 +24,11 @@ class Readout(eqx.Module):
 
     def __init__(self, core: Callable, n_features: int, n_output: int, *, key: PRNGKeyArray,
                  pool: Callable | None = None):
+        for name, value in (("n_features", n_features), ("n_output", n_output)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
+        if not callable(core):
+            raise ValueError(f"`core` must be a callable sequence model, got {core!r}.")
         self.core = core
         self.linear = eqx.nn.Linear(n_features, n_output, key=key)
         self.pool = _last if pool is None else pool

@@ -14,6 +14,21 @@ from ._method import AbstractFitMethod
 from ._problem import Checkpointing, FitOutcome, FitProblem, FitTracker, or_default
 
 
+def _options(options) -> tuple:
+    """scipy's `options` as a sorted tuple of pairs (hashable, so the method stays static)."""
+    if not options:
+        return ()
+    try:
+        return tuple(sorted(dict(options).items()))
+    except (TypeError, ValueError):
+        raise ValueError(f"`Scipy.options` must be a dict of scipy options, e.g. "
+                         f"{{'maxiter': 200}}, got {options!r}.") from None
+
+
+class _NonFiniteStart(Exception):
+    """The loss or its gradient is non-finite at the initial parameters."""
+
+
 @final
 class Scipy(AbstractFitMethod):
     """Optimisation with `scipy.optimize`.
@@ -29,8 +44,7 @@ class Scipy(AbstractFitMethod):
     """
 
     method: str = eqx.field(default="L-BFGS-B", static=True)
-    options: tuple = eqx.field(default=(), static=True, converter=lambda o: tuple(
-        sorted(dict(o).items())) if o else ())
+    options: tuple = eqx.field(default=(), static=True, converter=lambda o: _options(o))
     seed: int = eqx.field(default=0, static=True)
     popsize: int = eqx.field(default=15, static=True)
 
@@ -39,6 +53,10 @@ class Scipy(AbstractFitMethod):
     _FREE: ClassVar[tuple[str, ...]] = ("Nelder-Mead", "Powell", "COBYLA")
 
     def __check_init__(self):
+        for name, least in (("seed", 0), ("popsize", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"`Scipy.{name}` must be an int >= {least}, got {value!r}.")
         if self.method not in self._GRADIENT + self._FREE + ("differential_evolution",):
             raise ValueError(
                 f"`Scipy(method={self.method!r})` is not supported; use one of "
@@ -71,6 +89,9 @@ class Scipy(AbstractFitMethod):
                 loss, g = math.nan, np.zeros(np.shape(x))
             finite = tracker.record(loss, problem.unflatten(x))
             if not (finite and np.all(np.isfinite(g))):
+                if len(tracker.history) == 1:
+                    # at the start a huge value with a zero gradient would read as converged
+                    raise _NonFiniteStart
                 # steer the line search back: a huge value with a zero gradient
                 return 1e300, np.zeros_like(g)
             return loss, g
@@ -97,6 +118,9 @@ class Scipy(AbstractFitMethod):
                     res = scipy.optimize.minimize(fun, x0, method=self.method,
                                                   options=options, callback=callback)
             reason = f"scipy {self.method}: {res.message}"
+        except _NonFiniteStart:
+            reason = (f"scipy {self.method} stopped at the start: the loss or its gradient is "
+                      "non-finite at the initial parameters")
         except StopIteration:
             reason = tracker.stop_reason or "stopped by a callback"
         except KeyboardInterrupt:

@@ -13,6 +13,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
+from .._core._units import check_key
 from ..objectives import AbstractObjective, accuracy, cross_entropy
 from ._checkpoint import load_checkpoint as _load, save_checkpoint as _save
 from ._constraints import AbstractConstraint, constrain, unwrap
@@ -177,9 +178,13 @@ class Trainer(eqx.Module):
         **Returns:** a [`brainmass_eqx.TrainResult`][].
         """
         t0 = time.perf_counter()
+        check_key(key)
         xs, ys = _as_pair((inputs, targets), "(inputs, targets)")
         val = None if validation is None else _as_pair(validation, "validation")
         params, static = self._partition(model)
+        _check_one_example(params, static, self.loss, xs, ys, "(inputs, targets)")
+        if val is not None:
+            _check_one_example(params, static, self.loss, *val, "validation")
         opt = self._optimizer()
         opt_state = opt.init(eqx.filter(params, eqx.is_inexact_array))
         n = xs.shape[0]
@@ -193,7 +198,9 @@ class Trainer(eqx.Module):
             if ckpt is None:
                 raise ValueError("`resume=True` needs the `checkpoint` path.")
             if ckpt.exists():
-                params, opt_state, best_params, meta = _load(ckpt, (params, opt_state, params))
+                params, opt_state, best_params, meta = _load(
+                    ckpt, (params, opt_state, params),
+                    keys=("step", "best_loss", "best_epoch", "train_history"))
                 start = meta["step"]
                 hist = {k: [math.nan if v is None else v for v in vals]
                         for k, vals in meta["train_history"].items()}
@@ -206,8 +213,12 @@ class Trainer(eqx.Module):
         reason = f"completed {self.epochs} epochs"
         since_best = 0 if best[2] < 0 else (start - 1 - best[2])
         epoch = start - 1
+        done = start  # epochs whose update and bookkeeping are complete
+        state = (params, opt_state, {k: len(v) for k, v in hist.items()}, best, since_best)
         try:
             for epoch in range(start, self.epochs):
+                state = (params, opt_state, {k: len(v) for k, v in hist.items()}, best,
+                         since_best)
                 te = time.perf_counter()
                 order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
                 losses = []
@@ -237,6 +248,7 @@ class Trainer(eqx.Module):
                     bar.update(1)
                     bar.set_postfix(loss=f"{hist['train_loss'][-1]:.4g}",
                                     val=f"{v_metric:.3g}")
+                done = epoch + 1
                 record = {k: v[-1] for k, v in hist.items() if k != "step_loss"}
                 if any(cb(epoch, record, unwrap(eqx.combine(params, static)))
                        for cb in self.callbacks):
@@ -254,7 +266,11 @@ class Trainer(eqx.Module):
                               f"epochs (best at epoch {best[2]})")
                     break
         except KeyboardInterrupt:
-            reason = f"interrupted during epoch {epoch}"
+            if done == epoch:  # inside an epoch: back to its start, as the checkpoint is
+                params, opt_state, lengths, best, since_best = state
+                for k, n_k in lengths.items():
+                    del hist[k][n_k:]
+            reason = f"interrupted after {done} completed epochs"
         finally:
             if bar is not None:
                 bar.close()
@@ -264,7 +280,7 @@ class Trainer(eqx.Module):
             final_model=unwrap(eqx.combine(params, static)),
             best_epoch=best[2],
             history={k: np.asarray(v, float) for k, v in hist.items()},
-            epochs=epoch + 1,
+            epochs=done,
             wall_time=time.perf_counter() - t0,
             termination=reason,
         )
@@ -322,3 +338,21 @@ def train(model: PyTree, inputs: Array, targets: Array, *, key: PRNGKeyArray,
         kw["optimizer"] = optimizer
     return Trainer(**kw).fit(model, inputs, targets, key=key, validation=validation,
                              checkpoint=checkpoint, resume=resume)
+
+
+def _check_one_example(params, static, loss_fn, xs, ys, name: str) -> None:
+    """Apply the model and the loss to the first example (shapes only) before training, so a
+    mismatch is a clear error up front."""
+    def one(p):
+        return _per_example(unwrap(eqx.combine(p, static)), loss_fn, xs[0], ys[0])
+
+    try:
+        out = jax.eval_shape(one, params)
+    except Exception as e:  # the user's model or loss on these shapes: report it as theirs
+        raise ValueError(
+            f"The model and loss cannot be applied to one example of `{name}` (inputs "
+            f"{tuple(xs.shape[1:])}, target {tuple(ys.shape[1:])}): {type(e).__name__}: {e}"
+        ) from e
+    if out.shape not in ((), (1,)):
+        raise ValueError(f"The loss of one example of `{name}` must be a scalar, got shape "
+                         f"{out.shape}.")

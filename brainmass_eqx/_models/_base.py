@@ -9,10 +9,11 @@ from typing import Any, Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._core._types import Inputs, RealScalarLike, State
-from .._core._units import name_param_converters
+from .._core._units import check_key, name_param_converters
 
 
 Category = Literal["phenomenological", "physiological", "network"]
@@ -118,6 +119,18 @@ class AbstractNeuralMass(AbstractSystem):
         super().__init_subclass__(**kwargs)
         name_param_converters(cls)
 
+    def __check_init__(self):
+        shapes = {name: jnp.shape(v) for name, v in self.parameters().items()}
+        try:
+            jnp.broadcast_shapes(*shapes.values())
+        except ValueError:
+            per_node = {k: v for k, v in shapes.items() if v != ()}
+            raise ValueError(
+                f"The per-node parameters of {type(self).__name__} do not broadcast together: "
+                f"{per_node}. Give each parameter a scalar or one value per node, with the same "
+                "number of nodes."
+            ) from None
+
     @abc.abstractmethod
     def vector_field(self, t: RealScalarLike, y: State, inputs: Inputs) -> State:
         """The right-hand side $f_\\theta(t, y, u)$.
@@ -166,9 +179,7 @@ class AbstractNeuralMass(AbstractSystem):
         per-node parameters broadcast against it."""
         if n_nodes is None:
             return self.node_shape
-        shape = (n_nodes,) if isinstance(n_nodes, int) else tuple(n_nodes)
-        if not all(isinstance(s, int) and s >= 0 for s in shape):
-            raise ValueError(f"`n_nodes` must be a non-negative int or a shape, got {n_nodes!r}.")
+        shape = node_shape_of(n_nodes)
         try:
             out = jnp.broadcast_shapes(shape, self.node_shape)
         except ValueError as e:
@@ -205,9 +216,24 @@ class AbstractNeuralMass(AbstractSystem):
         return {k: jnp.zeros(shape, self.dtype) for k in self.input_names}
 
 
+def node_shape_of(n_nodes: Any) -> tuple[int, ...]:
+    """`n_nodes` (a positive int or a tuple of them) as a shape; a `ValueError` naming
+    `n_nodes` otherwise."""
+    def whole(x):
+        return isinstance(x, int | np.integer) and not isinstance(x, bool) and x >= 1
+
+    if whole(n_nodes):
+        return (int(n_nodes),)
+    if isinstance(n_nodes, tuple | list) and all(whole(s) for s in n_nodes):
+        return tuple(int(s) for s in n_nodes)
+    raise ValueError(f"`n_nodes` must be a positive int or a tuple of them (a shape), got "
+                     f"{n_nodes!r}.")
+
+
 def uniform_state(key: PRNGKeyArray, shape: tuple[int, ...], dtype: Any,
                   bounds: Mapping[str, tuple[float, float]]) -> State:
     """Independent uniform draws for each state variable (helper for `initial_state`)."""
+    check_key(key)
     keys = jax.random.split(key, len(bounds))
     return {
         name: jax.random.uniform(k, shape, dtype, minval=lo, maxval=hi)

@@ -66,4 +66,7 @@ class StreamingFC(AbstractMonitor):
         return corr_from_cov(cov)
 
     def validate(self, dt: float, n_record: int) -> None:
-        del dt, n_record
+        del dt
+        if n_record < 2:
+            raise ValueError(f"`StreamingFC` needs at least 2 recorded steps for a correlation, "
+                             f"got {n_record}: record for longer (or a smaller dt).")

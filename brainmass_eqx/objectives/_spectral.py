@@ -51,6 +51,12 @@ class SpectralPeak(AbstractObjective):
         target = jnp.asarray(target)
         ft = target if target.ndim <= 1 and target.shape != prediction.shape \
             else peak_frequency(target, self.dt, **kw)
+        try:
+            jnp.broadcast_shapes(jnp.shape(fp), jnp.shape(ft))
+        except ValueError:
+            raise ValueError(f"`prediction` has {jnp.shape(fp)} channels' peaks but `target` "
+                             f"{jnp.shape(ft)}: give the same channels (or one peak "
+                             "frequency).") from None
         return jnp.mean(jnp.abs(fp - ft))
 
 

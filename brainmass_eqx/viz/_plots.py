@@ -11,6 +11,15 @@ def _plt():
     return plt
 
 
+def _square(m: Any, name: str) -> np.ndarray:
+    m = np.asarray(m)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
+        raise ValueError(f"`{name}` must be a non-empty square matrix, got shape {m.shape}.")
+    if m.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must hold numbers, got dtype {m.dtype}.")
+    return m
+
+
 def _axes(ax, ncols: int = 1, figsize=(6, 3.5)):
     plt = _plt()
     if ax is not None:
@@ -24,8 +33,11 @@ def plot_timeseries(ts: Any, x: Any, *, ax=None, labels=None, max_traces: int = 
                     title: str = ""):
     """Plot `x` `(time, regions)` against `ts` (up to `max_traces` regions, optionally
     stacked with a vertical `offset`). Returns `(fig, ax)`."""
-    fig, ax = _axes(ax)
     ts, x = np.asarray(ts), np.asarray(x)
+    if ts.ndim != 1 or x.ndim < 1 or x.shape[0] != ts.shape[0]:
+        raise ValueError(f"`x` must have its time axis first, as long as `ts`: got `ts` "
+                         f"{ts.shape} and `x` {x.shape}.")
+    fig, ax = _axes(ax)
     x = x[:, None] if x.ndim == 1 else x.reshape(x.shape[0], -1)
     for i in range(min(max_traces, x.shape[1])):
         shift = 0.0 if offset is None else i * offset
@@ -40,8 +52,9 @@ def plot_timeseries(ts: Any, x: Any, *, ax=None, labels=None, max_traces: int = 
 def plot_matrix(m: Any, *, ax=None, title: str = "", cmap: str = "viridis", vmin=None,
                 vmax=None, labels=None, colorbar: bool = True):
     """Show a square matrix (connectivity, FC, FCD). Returns `(fig, ax)`."""
+    m = _square(m, "m")
     fig, ax = _axes(ax, figsize=(4.2, 3.6))
-    im = ax.imshow(np.asarray(m), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_title(title)
     if labels is not None and len(labels) <= 30:
         ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
@@ -56,7 +69,10 @@ def plot_fc_comparison(simulated_fc: Any, target_fc: Any, *, titles=("simulated 
     """Simulated and target FC side by side (off-diagonal colour range shared) and a scatter of
     their upper triangles with the correlation in the title. Returns `(fig, axes)`."""
     plt = _plt()
-    a, b = np.asarray(simulated_fc), np.asarray(target_fc)
+    a, b = _square(simulated_fc, "simulated_fc"), _square(target_fc, "target_fc")
+    if a.shape != b.shape:
+        raise ValueError(f"`simulated_fc` {a.shape} and `target_fc` {b.shape} must have the "
+                         "same shape.")
     iu = np.triu_indices(a.shape[0], 1)
     lo = float(min(a[iu].min(), b[iu].min()))
     hi = float(max(a[iu].max(), b[iu].max()))
@@ -106,6 +122,14 @@ def plot_phase_plane(model: Any, *, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), n: int =
     if len(model.state_names) != 2 and state_names is None:
         raise ValueError(f"{type(model).__name__} has {len(model.state_names)} states; pass "
                          "`state_names` to choose two (the others are held at 0).")
+    unknown = [k for k in names if k not in model.state_names]
+    if len(names) != 2 or unknown:
+        raise ValueError(f"`state_names` must be two of {model.state_names}, got {names!r}.")
+    if not (isinstance(n, int) and n >= 2):
+        raise ValueError(f"`n` must be an int >= 2 (grid points per axis), got {n!r}.")
+    for lim, label in ((xlim, "xlim"), (ylim, "ylim")):
+        if len(lim) != 2 or not float(lim[0]) < float(lim[1]):
+            raise ValueError(f"`{label}` must be (low, high) with low < high, got {lim!r}.")
     fig, ax = _axes(ax, figsize=(4.5, 4))
     gx, gy = np.meshgrid(np.linspace(*xlim, n), np.linspace(*ylim, n))
     dtype = model.dtype
@@ -126,8 +150,10 @@ def plot_phase_plane(model: Any, *, xlim=(-2.0, 2.0), ylim=(-2.0, 2.0), n: int =
 def plot_fit_history(result: Any, *, ax=None, logy: bool = True, title: str = "fit"):
     """The loss history of a `FitResult` (per step/evaluation, best-so-far overlaid) or of a
     `TrainResult` (train and validation loss per epoch). Returns `(fig, ax)`."""
+    hist = getattr(result, "history", None)
+    if hist is None:
+        raise TypeError(f"`result` must be a FitResult or a TrainResult, got {result!r}.")
     fig, ax = _axes(ax)
-    hist = result.history
     if isinstance(hist, dict):
         ax.plot(hist["train_loss"], label="train loss")
         if np.any(np.isfinite(hist["val_loss"])):

@@ -119,7 +119,7 @@ def build_config(net: Network, dt: float, n_transient: int, n_record: int, y0_dt
         cap = max(1, n_total // 8) if max_superblock is None else max_superblock
         plan = DelayPlan.build(net.connectome, net.speed, dt, exact=net.exact_delays,
                                n_channels=net.n_channels, itemsize=itemsize,
-                               max_superblock=cap)
+                               max_superblock=cap, at_least_one_step=net.at_least_one_step)
         levels = plan.levels
     else:
         levels = (max(1, min(100, n_total)),)

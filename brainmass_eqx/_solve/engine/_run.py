@@ -14,6 +14,7 @@ from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from ..._monitors import MonitorSet
 from ..._network import Network
+from .._report import mark_nonfinite
 from .._simulation import Simulation
 from .._vector_field import Augmented
 from ._batching import batch_minor
@@ -148,6 +149,20 @@ def _history(net: Network, history, y0: dict[str, Array], cfg: ScanConfig, dtype
 
     def pre_at(s):
         h = history(s.astype(dtype) * cfg.dt)
+        if not isinstance(h, dict) or any(c not in h for c in net.cvar):
+            raise ValueError(f"`history` must return a state dict holding the coupled "
+                             f"variables {net.cvar}, got {h!r}.")
+        shape = (net.n_regions,)
+        for c in net.cvar:
+            v = jnp.asarray(h[c])
+            try:
+                ok = jnp.broadcast_shapes(v.shape, shape) == shape
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"`history` returned {c!r} of shape {v.shape}; give a scalar "
+                                 f"or one value per region, shape {shape}.")
+        h = {c: jnp.broadcast_to(jnp.asarray(h[c], dtype), shape) for c in net.cvar}
         return net.coupling.pre(net.coupled(h)).astype(dtype)
 
     return jax.vmap(pre_at)(jnp.arange(-plan.ring + 1, 1, dtype=jnp.int32))
@@ -180,7 +195,7 @@ def run_network(net: Network, inputs, y0: dict[str, Array], history, monitors: M
     ts = jnp.asarray((cfg.n_transient + 1 + np.arange(cfg.n_record)) * cfg.dt, dtype)
     stats = {"num_steps": jnp.asarray((blocks.n_warm + blocks.n_record) * cfg.levels[-1]),
              "block": jnp.asarray(cfg.levels[0]), "superblock": jnp.asarray(cfg.levels[-1])}
-    return Simulation(ts=ts, ys=monitors.finish(records, final.monitors, cfg.dt,
-                                                cfg.plan is not None),
-                      final_state=final.y, result=dfx.RESULTS.successful, stats=stats,
-                      strides=monitors.strides(cfg.dt))
+    return mark_nonfinite(Simulation(
+        ts=ts, ys=monitors.finish(records, final.monitors, cfg.dt, cfg.plan is not None),
+        final_state=final.y, result=dfx.RESULTS.successful, stats=stats,
+        strides=monitors.strides(cfg.dt)))

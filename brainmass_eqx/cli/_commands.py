@@ -1,13 +1,14 @@
-"""The `brainmass-eqx` command line: `demo`, `models`, `datasets`, `simulate`, `fit`."""
+"""The commands of `brainmass-eqx`: `demo`, `models`, `datasets`, `simulate`, `fit`."""
+
 
 import argparse
 import functools
-import sys
 import time
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ._config import SCHEMA, read_config
 
 
 # Demo defaults: a Deco-style slow Hopf network on the hcp connectome (ms units), with a
@@ -116,21 +117,6 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------- configurable runs
-
-
-def _read_config(path: str | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"config file {p} does not exist.")
-    try:
-        return tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"config file {p} is not valid TOML: {e}") from e
-
-
 def _parse_params(pairs: Sequence[str] | None) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in pairs or ():
@@ -151,7 +137,7 @@ def _build_model(cfg: dict[str, Any]):
     name = model_cfg.get("name")
     if name is None:
         raise ValueError("no model given: use --model NAME or [model] name = ... in the config.")
-    from ._models import ALL_MODELS
+    from .._models import ALL_MODELS
 
     classes = {cls.__name__: cls for cls in ALL_MODELS}
     if name not in classes:
@@ -181,7 +167,7 @@ def _build_model(cfg: dict[str, Any]):
 
 
 def _simulate_cfg(args: argparse.Namespace) -> dict[str, Any]:
-    cfg = _read_config(args.config)
+    cfg = read_config(args.config)
     model = cfg.setdefault("model", {})
     if args.model:
         model["name"] = args.model
@@ -245,7 +231,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     import brainmass_eqx as bmx
 
-    cfg = _read_config(args.config)
+    cfg = read_config(args.config, tuple(SCHEMA))
     if "fit" not in cfg:
         raise ValueError("the config has no [fit] table (parameters, method, steps, target).")
     f = cfg["fit"]
@@ -283,6 +269,13 @@ def _fit(args: argparse.Namespace) -> int:
         raise ValueError(f"unsupported target {target_name!r}; only \"hcp_group_fc\" (the "
                          "group-average empirical FC of the hcp dataset) is built in.")
     target = bmx.datasets.load_dataset("hcp").group_fc
+    n_model = model.n_regions if isinstance(model, bmx.Network) else None
+    if n_model != target.shape[0]:
+        raise ValueError(
+            f"the target FC ({target_name}) has {target.shape[0]} regions, but the model "
+            + (f"has {n_model}" if n_model is not None else "is not a network")
+            + ": use [network] connectome = \"hcp\" (or a connectome of as many regions)."
+        )
     s = cfg.get("simulate", {})
     period = float(s.get("bold_period", 720.0))
     monitors = {"bold": bmx.BalloonWindkessel(on=None, period=period)}
@@ -319,82 +312,3 @@ def _fit(args: argparse.Namespace) -> int:
     print(f"{res.termination}; best FC correlation {1 - res.best_loss:.4f} after "
           f"{res.n_evaluations} evaluations in {res.wall_time:.1f} s; {best}; wrote {out}")
     return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="brainmass-eqx",
-        description="Differentiable whole-brain neural-mass modelling (JAX/Equinox/Diffrax).",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = sub.add_parser(
-        "demo", help="whole-brain Hopf network on the hcp connectome: BOLD and FC vs data",
-        description="Simulate a delayed, noisy Hopf network on the bundled hcp connectome, "
-        "map it to BOLD (Balloon-Windkessel, TR 0.72 s), compare its FC with the empirical FC, "
-        "and write a figure and an .npz.")
-    demo.add_argument("--out", default="brainmass_eqx_demo", help="output folder (created)")
-    demo.add_argument("--duration", type=float, default=90.0, help="simulated time, s")
-    demo.add_argument("--transient", type=float, default=15.0, help="discarded warm-up, s")
-    demo.add_argument("--dt", type=float, default=1.0, help="step, ms")
-    demo.add_argument("--coupling", type=float, default=DEMO_COUPLING,
-                      help="global coupling k, per ms")
-    demo.add_argument("--seed", type=int, default=0, help="noise seed")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
-    demo.set_defaults(func=_demo)
-
-    models = sub.add_parser("models", help="print the model catalogue",
-                            description="Print the catalogue of neural-mass models.")
-    models.add_argument("--category", default=None,
-                        help="only one category (phenomenological, physiological, network)")
-    models.set_defaults(func=_models)
-
-    datasets = sub.add_parser("datasets", help="list the datasets",
-                              description="List the registered datasets.")
-    datasets.set_defaults(func=_datasets)
-
-    sim = sub.add_parser(
-        "simulate", help="simulate one model (or a network) and write an .npz",
-        description="Simulate a model from the catalogue, alone or on a connectome. Options "
-        "override the TOML --config ([model] name, params; [simulate] duration, dt, transient, "
-        "n_nodes, seed, bold_period; [network] connectome, coupling, speed, noise).")
-    sim.add_argument("--config", help="TOML config file")
-    sim.add_argument("--model", help="model name, e.g. Hopf (see `models`)")
-    sim.add_argument("--param", action="append", metavar="NAME=VALUE",
-                     help="model parameter in canonical units (repeatable)")
-    sim.add_argument("--duration", type=float, help="simulated time, ms")
-    sim.add_argument("--dt", type=float, help="step / sampling interval, ms")
-    sim.add_argument("--transient", type=float, help="discarded warm-up, ms")
-    sim.add_argument("--n-nodes", dest="n_nodes", type=int, help="independent nodes")
-    sim.add_argument("--seed", type=int, help="PRNG seed")
-    sim.add_argument("--connectome", help="dataset name of a connectome (e.g. hcp)")
-    sim.add_argument("--coupling", type=float, help="diffusive coupling k")
-    sim.add_argument("--speed", type=float, help="conduction speed, mm/ms (delays)")
-    sim.add_argument("--noise", type=float, help="additive noise sigma")
-    sim.add_argument("--out", default="simulation.npz", help="output .npz file")
-    sim.set_defaults(func=_simulate)
-
-    fit = sub.add_parser(
-        "fit", help="fit a network to the hcp empirical FC from a TOML config",
-        description="Fit parameters (dotted paths such as coupling.k) of a network to the hcp "
-        "group-average FC through the Balloon-Windkessel BOLD model. See docs/cli.md for the "
-        "config format.")
-    fit.add_argument("--config", required=True, help="TOML config file")
-    fit.add_argument("--out", help="output .npz (default: [output] path or fit_result.npz)")
-    fit.add_argument("--no-progress", action="store_true", help="no progress bar")
-    fit.set_defaults(func=_fit)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `brainmass-eqx` console script."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, KeyError) as e:
-        parser.exit(2, f"brainmass-eqx {args.command}: error: {e}\n")
-    return 1  # unreachable
-
-
-if __name__ == "__main__":
-    sys.exit(main())
