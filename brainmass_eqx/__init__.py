@@ -2,7 +2,13 @@
 
 import importlib.metadata as _metadata
 
-from . import datasets as datasets, metrics as metrics, objectives as objectives, viz as viz
+from . import (
+    analysis as analysis,
+    datasets as datasets,
+    metrics as metrics,
+    objectives as objectives,
+    viz as viz,
+)
 from ._core import CANONICAL_UNITS as CANONICAL_UNITS, param as param
 from ._learn import (
     AbstractConstraint as AbstractConstraint,

@@ -105,6 +105,7 @@ EXPECTED = {
     "Subsample",
     "TemporalAverage",
     "metrics",
+    "analysis",
     "datasets",
     "viz",
     "objectives",
