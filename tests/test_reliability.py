@@ -213,6 +213,58 @@ def test_an_interrupted_fit_resumes_to_the_uninterrupted_result(tmp_path):
     np.testing.assert_array_equal(again.history, straight.history)
 
 
+@pytest.mark.parametrize("where", ["between", "inside"])
+def test_an_interrupted_nevergrad_fit_resumes_to_the_uninterrupted_result(tmp_path, where):
+    """Ctrl-C after generation 3 is told (a callback) or inside generation 4 (its evaluation,
+    before its candidates are told): resuming from the checkpoint gives the uninterrupted
+    history."""
+    method = bmx.Nevergrad("CMA", budget=40, num_workers=4, seed=3)
+    kw = dict(where=lambda m: m.a, method=method)
+    straight = bmx.fit(bmx.Hopf(a=0.0), quadratic, 0.3, **kw)
+    ckpt = tmp_path / "ng.eqx"
+    calls = {"n": 0}
+
+    def interrupt(info):
+        if where == "between" and info.step == 3:
+            raise KeyboardInterrupt
+
+    if where == "inside":
+        real = bmx.Nevergrad.run
+
+        def run_and_interrupt(self, problem, tracker, *, steps, checkpoint):
+            value_batch = problem.value_batch
+
+            def counted(xs):
+                calls["n"] += 1
+                if calls["n"] == 4:
+                    raise KeyboardInterrupt
+                return value_batch(xs)
+
+            object.__setattr__(problem, "value_batch", counted)
+            return real(self, problem, tracker, steps=steps, checkpoint=checkpoint)
+
+        cut = bmx.fit(bmx.Hopf(a=0.0), quadratic, 0.3, checkpoint=ckpt, checkpoint_every=1,
+                      **dict(kw, method=_Interrupting(run_and_interrupt)))
+        assert len(cut.history) == 12 and "completed generations" in cut.termination
+    else:
+        cut = bmx.fit(bmx.Hopf(a=0.0), quadratic, 0.3, checkpoint=ckpt, checkpoint_every=1,
+                      callbacks=[interrupt], **kw)
+        assert "after 3 completed generations" in cut.termination
+    resumed = bmx.fit(bmx.Hopf(a=0.0), quadratic, 0.3, checkpoint=ckpt, resume=True, **kw)
+    np.testing.assert_array_equal(resumed.history, straight.history)
+    assert float(resumed.best_loss) == float(straight.best_loss)
+
+
+class _Interrupting(bmx.AbstractFitMethod):
+    """A Nevergrad fit whose `run` is wrapped (to raise Ctrl-C inside a generation)."""
+
+    wrapped: object = eqx.field(static=True)
+
+    def run(self, problem, tracker, *, steps, checkpoint):
+        return self.wrapped(bmx.Nevergrad("CMA", budget=40, num_workers=4, seed=3), problem,
+                            tracker, steps=steps, checkpoint=checkpoint)
+
+
 @pytest.mark.parametrize("damage", ["truncated", "no-sidecar", "bad-sidecar", "other-shape"])
 def test_a_damaged_checkpoint_is_a_clear_error(tmp_path, damage):
     ckpt = tmp_path / "fit.eqx"

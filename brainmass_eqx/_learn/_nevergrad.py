@@ -83,8 +83,16 @@ class Nevergrad(AbstractFitMethod):
                 parametrization=param, budget=self.budget, num_workers=self.num_workers)
         reason = f"used the budget of {self.budget} evaluations"
         gen = 0
+        in_generation = False  # asked but not yet told: the optimiser cannot be saved then
+
+        def snapshot():
+            return (len(tracker.history), tracker.best_loss, tracker.best_params,
+                    tracker.nonfinite, tracker.worst_finite)
+
+        state = snapshot()
         try:
             while opt.num_ask < self.budget:
+                state, in_generation = snapshot(), True
                 n = min(self.num_workers, self.budget - opt.num_ask)
                 cands = [opt.ask() for _ in range(n)]
                 xs = np.stack([c.value for c in cands])
@@ -104,6 +112,7 @@ class Nevergrad(AbstractFitMethod):
                     finite = tracker.record(float(loss), problem.unflatten(x))
                     opt.tell(c, float(loss) if finite else penalty)
                 gen += 1
+                in_generation = False
                 best_gen = float(np.nanmin(np.where(np.isfinite(losses), losses, np.nan))) \
                     if np.any(np.isfinite(losses)) else float("nan")
                 tracker.after_step(gen, best_gen, lambda: problem.model(
@@ -114,10 +123,17 @@ class Nevergrad(AbstractFitMethod):
                     reason = tracker.stop_reason
                     break
         except KeyboardInterrupt:
-            reason = f"interrupted after {gen} generations"
+            reason = f"interrupted after {gen} completed generations"
+            if in_generation:
+                # the generation's candidates were asked but not all told: drop its records,
+                # and keep the last checkpoint (of a completed generation) as it is
+                (n_history, tracker.best_loss, tracker.best_params, tracker.nonfinite,
+                 tracker.worst_finite) = state
+                del tracker.history[n_history:]
+                reason += "; the checkpoint holds the last one saved"
         finally:
             tracker.close()
-        if checkpoint.path is not None:
+        if checkpoint.path is not None and not in_generation:
             _save(checkpoint, opt, tracker)
         return FitOutcome(or_default(tracker.best_params, problem.params), gen, reason)
 

@@ -12,6 +12,7 @@ from jaxtyping import Array, Float, PyTree
 from .._core._steps import whole_steps
 from .._core._types import State
 from .._core._units import name_param_converters, to_ms
+from .._models import AbstractSystem
 
 
 Signal = str | Callable[[State], Array] | None
@@ -29,7 +30,7 @@ def period_stride(period: float | None, dt: float, *, owner: str, name: str = "p
     return whole_steps(period, dt, name=f"{owner}.{name}", minimum=1)
 
 
-def evaluate_signal(on: Signal, model: Any, y: State) -> Array:
+def evaluate_signal(on: Signal, model: AbstractSystem, y: State) -> Array:
     """Evaluate a monitor's `on`: a state/observable name, a callable of the state, or `None`
     for the model's default coupled variable."""
     if on is None:
@@ -268,7 +269,9 @@ def block_average(x: Array, w: int) -> Array:
 
 @final
 class MonitorSet(eqx.Module):
-    """The monitors of one run, normalised: a dict name -> `AbstractMonitor`."""
+    """The monitors of one run, normalised: a dict name -> `AbstractMonitor`; the solver's side
+    of them (their states, rates, records and reductions), typed against the
+    `AbstractSystem` they observe."""
 
     monitors: dict[str, AbstractMonitor]
 
@@ -280,24 +283,24 @@ class MonitorSet(eqx.Module):
     def resets(self) -> bool:
         return any(m.resets for m in self.monitors.values())
 
-    def signals(self, model: Any, y: State) -> dict[str, Array]:
+    def signals(self, model: AbstractSystem, y: State) -> dict[str, Array]:
         return {k: evaluate_signal(m.on, model, y) for k, m in self.monitors.items()}
 
-    def init(self, model: Any, y: State) -> dict[str, PyTree]:
+    def init(self, model: AbstractSystem, y: State) -> dict[str, PyTree]:
         z = self.signals(model, y)
         return {k: self.monitors[k].init(z[k]) for k in self.stateful}
 
-    def rate(self, model: Any, y: State, ms: dict[str, PyTree]) -> dict[str, PyTree]:
+    def rate(self, model: AbstractSystem, y: State, ms: dict[str, PyTree]) -> dict[str, PyTree]:
         if not ms:
             return {}
         return {k: self.monitors[k].rate(ms[k], evaluate_signal(self.monitors[k].on, model, y))
                 for k in ms}
 
-    def at_start(self, model: Any, y: State, ms: dict[str, PyTree]) -> dict[str, PyTree]:
+    def at_start(self, model: AbstractSystem, y: State, ms: dict[str, PyTree]) -> dict[str, PyTree]:
         return {k: self.monitors[k].at_start(ms[k], evaluate_signal(self.monitors[k].on, model, y))
                 for k in ms}
 
-    def record(self, model: Any, y: State, ms: dict[str, PyTree]) -> dict[str, Array]:
+    def record(self, model: AbstractSystem, y: State, ms: dict[str, PyTree]) -> dict[str, Array]:
         out = {}
         for k, m in self.monitors.items():
             if m.per_step:
@@ -345,7 +348,7 @@ class MonitorSet(eqx.Module):
             m.validate(dt, n_record)
 
 
-def make_monitor_set(model: Any, monitors: Any) -> MonitorSet:
+def make_monitor_set(model: AbstractSystem, monitors: Any) -> MonitorSet:
     """Normalise the `monitors` argument of `simulate` (None, a name, a callable, an
     `AbstractMonitor`, a list of those, or a dict name -> any of those)."""
     if monitors is None:
