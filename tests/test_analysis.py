@@ -208,3 +208,49 @@ def test_linear_noise_bold_fc_matches_simulated_bold_fc():
     measured = np.asarray(bmx.metrics.fc(sim["bold"]))
     iu = np.triu_indices(5, 1)
     np.testing.assert_allclose(measured[iu], predicted[iu], atol=0.06)
+
+
+def test_continuation_locates_the_hopf_point_of_the_normal_form(x64):
+    branch = analysis.continuation(bmx.Hopf(a=-0.5, omega=0.3), lambda m: m.a, -0.5, 0.5,
+                                   steps=40, y0={"x": jnp.asarray(0.0), "y": jnp.asarray(0.0)})
+    (hopf,) = branch.bifurcations
+    assert hopf.kind == "hopf"
+    assert abs(hopf.param) < 1e-7
+    assert hopf.frequency == pytest.approx(0.3 * 1000 / (2 * np.pi), rel=1e-8)
+    np.testing.assert_array_equal(np.asarray(branch.stable), np.asarray(branch.params) < 0)
+
+
+def test_continuation_follows_an_s_shaped_branch_around_both_folds(x64):
+    r"""$\dot x = -x + \tanh(g x + u)$, $g = 2$: saddle-nodes where $g\,\mathrm{sech}^2 = 1$, at
+    $x_f = \pm\sqrt{1 - 1/g}$, $u_f = \mathrm{atanh}(x_f) - g x_f$."""
+    from typing import ClassVar
+
+    from jaxtyping import Array, Float
+
+    class Bistable(bmx.AbstractNeuralMass):
+        u: Float[Array, "*nodes"] = bmx.param(-1.0, doc="drive")
+        g: Float[Array, "*nodes"] = bmx.param(2.0, doc="gain")
+        state_names: ClassVar[tuple[str, ...]] = ("x",)
+        input_names: ClassVar[tuple[str, ...]] = ("x",)
+        default_cvar: ClassVar[str] = "x"
+        observables: ClassVar[tuple[str, ...]] = ()
+        category: ClassVar[str] = "phenomenological"
+        use_case: ClassVar[str] = "test"
+        reference: ClassVar[str] = "test"
+
+        def vector_field(self, t, y, inputs):
+            return {"x": -y["x"] + jnp.tanh(self.g * y["x"] + self.u) + inputs["x"]}
+
+        def initial_state(self, n_nodes=None, *, key=None):
+            return {"x": jnp.full(self.nodes_shape(n_nodes), -0.9, self.dtype)}
+
+    branch = analysis.continuation(Bistable(), lambda m: m.u, -1.0, 1.0, steps=60)
+    folds = sorted(b.param for b in branch.bifurcations if b.kind == "fold")
+    x_f = np.sqrt(1 - 1 / 2.0)
+    u_f = np.arctanh(x_f) - 2.0 * x_f
+    np.testing.assert_allclose(folds, [u_f, -u_f], atol=1e-6)
+    # the middle branch (between the folds, turned back) is unstable, the outer ones stable
+    x = np.asarray(branch.states["x"])
+    middle = np.abs(x) < x_f - 1e-3
+    assert not np.any(np.asarray(branch.stable)[middle])
+    assert np.all(np.asarray(branch.stable)[np.abs(x) > x_f + 1e-3])

@@ -61,3 +61,17 @@ def test_phase_plane_and_fit_history(sim):
     _png(fig)
     hist = np.asarray(ax.lines[1].get_ydata())
     assert np.all(np.diff(hist) <= 0)  # best so far never increases
+
+
+def test_bifurcation_and_spectrum_plots(x64):
+    from brainmass_eqx import analysis
+
+    node = bmx.Hopf(a=-0.5, omega=0.3)
+    branch = analysis.continuation(node, lambda m: m.a, -0.5, 0.5, steps=10,
+                                   y0={"x": jnp.asarray(0.0), "y": jnp.asarray(0.0)})
+    fig, ax = bmx.viz.plot_bifurcation_diagram(branch, of="x")
+    assert len(ax.lines) >= 3  # stable, unstable, the Hopf point
+    fig, ax = bmx.viz.plot_spectrum(analysis.eigenvalues(node, {"x": 0.0, "y": 0.0}))
+    assert ax.lines[-1].get_xdata().shape == (2,)
+    with pytest.raises(ValueError, match="`of`"):
+        bmx.viz.plot_bifurcation_diagram(branch, of="zz")

@@ -2,6 +2,11 @@
 spectra (characteristic roots with delays) and the linear-noise approximation (covariances,
 cross-spectra, FC of states and of BOLD), with optimistix and lineax doing the numerics."""
 
+from ._continuation import (
+    Bifurcation as Bifurcation,
+    Branch as Branch,
+    continuation as continuation,
+)
 from ._fixed_point import (
     FixedPoint as FixedPoint,
     fixed_point as fixed_point,

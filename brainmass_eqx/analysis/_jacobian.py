@@ -145,7 +145,8 @@ def jacobian(system: AbstractSystem, y: State, *, inputs: Any = None, t: float =
     enter (the drift is linearised). Differentiable and vmappable.
     """
     layout = StateLayout.of(system)
-    dtype = jax.tree.leaves(y)[0].dtype
+    dtype = max((jnp.dtype(system.dtype), *(jnp.asarray(v).dtype for v in y.values())),
+                key=lambda d: d.itemsize)
     y = {k: jnp.broadcast_to(jnp.asarray(y[k], dtype), layout.shape) for k in layout.names}
     u = constant_inputs(system, inputs, layout.shape, dtype)
     t = jnp.asarray(t, dtype)

@@ -214,8 +214,10 @@ def linearise(system: AbstractSystem, y: State, *, noise: Any = None, inputs: An
     `AbstractNoise`). jit/grad/vmap-safe, so its `fc()` and `bold_fc()` can be fitting
     objectives. See [`brainmass_eqx.analysis.Linearisation`][]."""
     jac = jacobian(system, y, inputs=inputs)
-    q = _noise_covariance(system, y, jac.layout, noise)
-    y = jac.layout.unflatten(jac.layout.flatten(y))
+    layout = jac.layout
+    y = {k: jnp.broadcast_to(jnp.asarray(y[k], jac.local.dtype), layout.shape)
+         for k in layout.names}
+    q = _noise_covariance(system, y, layout, noise)
     return Linearisation(jac, q.astype(jac.local.dtype), y, system)
 
 

@@ -170,3 +170,43 @@ def plot_fit_history(result: Any, *, ax=None, logy: bool = True, title: str = "f
     ax.set(ylabel="loss", title=title)
     ax.legend(fontsize=8)
     return fig, ax
+
+
+def plot_bifurcation_diagram(branch: Any, *, of: str | None = None, node: int = 0, ax=None,
+                             xlabel: str = "parameter", title: str = ""):
+    """An equilibrium branch from `bmx.analysis.continuation`: state `of` (default the first)
+    of `node` against the parameter, solid where stable and dashed where unstable, with its
+    folds and Hopf points marked. Returns `(fig, ax)`."""
+    for field in ("params", "states", "stable", "bifurcations"):
+        if not hasattr(branch, field):
+            raise TypeError(f"`branch` must be an analysis Branch, got {branch!r}.")
+    name = of if of is not None else next(iter(branch.states))
+    if name not in branch.states:
+        raise ValueError(f"`of` must be one of {list(branch.states)}, got {of!r}.")
+    p = np.asarray(branch.params)
+    y = np.asarray(branch.states[name]).reshape(len(p), -1)[:, node]
+    stable = np.asarray(branch.stable)
+    fig, ax = _axes(ax)
+    ax.plot(p, np.where(stable, y, np.nan), color="k", lw=1.2, label="stable")
+    ax.plot(p, np.where(stable, np.nan, y), color="k", lw=1.0, ls="--", label="unstable")
+    for b in branch.bifurcations:
+        yb = float(np.ravel(np.asarray(b.state[name]))[node])
+        ax.plot([b.param], [yb], "o" if b.kind == "hopf" else "s",
+                color="tab:red" if b.kind == "hopf" else "tab:blue",
+                label=f"{b.kind} at {b.param:.4g}")
+    ax.set(xlabel=xlabel, ylabel=name, title=title)
+    ax.legend(fontsize=7)
+    return fig, ax
+
+
+def plot_spectrum(spectrum: Any, *, ax=None, title: str = "spectrum"):
+    """Eigenvalues (per ms) of an `bmx.analysis.Spectrum` in the complex plane, with the
+    imaginary axis (the stability boundary). Returns `(fig, ax)`."""
+    if not hasattr(spectrum, "values"):
+        raise TypeError(f"`spectrum` must be an analysis Spectrum, got {spectrum!r}.")
+    values = np.asarray(spectrum.values)
+    fig, ax = _axes(ax, figsize=(4.5, 4))
+    ax.axvline(0.0, color="0.6", lw=0.8)
+    ax.plot(values.real, values.imag, "x", color="tab:red")
+    ax.set(xlabel="Re λ (1/ms)", ylabel="Im λ (rad/ms)", title=title)
+    return fig, ax
