@@ -256,3 +256,25 @@ def test_runtime_errors_in_the_loss_count_as_failed_evaluations():
                       method=method, steps=steps)
         assert math.isfinite(res.best_loss) and float(res.best_params[0]) <= 1.0, method
         assert float(res.best_params[0]) > 0.7, method
+
+
+def test_flat_evaluations_of_one_problem_compile_once():
+    """The gradient-free methods evaluate the loss at flat vectors: after the first call of
+    each kind, further evaluations of the same problem compile nothing."""
+    import equinox as eqx
+
+    from brainmass_eqx._learn._constraints import constrain
+    from brainmass_eqx._learn._problem import FitProblem
+
+    wrapped, spec = constrain(bmx.Hopf(a=0.0), lambda m: m.a)
+    params, static = eqx.partition(wrapped, spec)
+    problem = FitProblem(params, static, wrapped, lambda m, t: (m.a - t) ** 2,
+                         (jnp.asarray(0.3),))
+    problem.value([0.1])
+    problem.value_batch([[0.1], [0.2]])
+    problem.unflatten([0.1])
+    with count_compilations() as counter:
+        problem.value([0.2])
+        problem.value_batch([[0.3], [0.4]])
+        problem.unflatten([0.5])
+    assert (counter.compiles, counter.traces) == (0, 0)

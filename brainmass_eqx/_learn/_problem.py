@@ -3,6 +3,7 @@ loss and its data), the `FitTracker` of best-so-far, history and stop conditions
 for callbacks and the `FitOutcome` a method returns."""
 
 import dataclasses
+import functools
 import math
 import pathlib
 from collections.abc import Callable
@@ -91,9 +92,10 @@ class FitProblem:
         """The model (constraints applied, plain arrays) at `params`."""
         return unwrap(eqx.combine(params, self.static))
 
-    @property
+    @functools.cached_property
     def flat(self) -> tuple[Array, Callable[[Array], PyTree]]:
-        """`(flat0, unravel)`: the parameters as one vector, and back."""
+        """`(flat0, unravel)`: the parameters as one vector, and back (flattened once per
+        problem, not at every evaluation)."""
         return ravel_pytree(self.params)
 
     def value(self, x: Any) -> float:

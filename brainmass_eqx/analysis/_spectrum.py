@@ -129,10 +129,11 @@ def refine(jac: Jacobian, lam: Array, steps: int = 12) -> tuple[Array, Array]:
 
     def step(carry, _):
         lam, v, _ = carry
-        top = jnp.concatenate([jac.characteristic(lam),
-                               (jac.characteristic_derivative(lam) @ v)[:, None]], axis=1)
+        delta = jac.characteristic(lam)
+        top = jnp.concatenate([delta, (jac.characteristic_derivative(lam) @ v)[:, None]],
+                              axis=1)
         bottom = jnp.concatenate([c, jnp.zeros(1, lam.dtype)])[None]
-        rhs = -jnp.concatenate([jac.characteristic(lam) @ v, (c @ v - 1)[None]])
+        rhs = -jnp.concatenate([delta @ v, (c @ v - 1)[None]])
         dx = jnp.linalg.solve(jnp.concatenate([top, bottom], axis=0), rhs)
         return (lam + dx[-1], v + dx[:-1], jnp.abs(dx[-1])), None
 
