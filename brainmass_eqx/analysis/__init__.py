@@ -7,6 +7,12 @@ from ._continuation import (
     Branch as Branch,
     continuation as continuation,
 )
+from ._cycles import (
+    CycleBranch as CycleBranch,
+    PeriodicOrbit as PeriodicOrbit,
+    cycle_continuation as cycle_continuation,
+    periodic_orbit as periodic_orbit,
+)
 from ._fixed_point import (
     FixedPoint as FixedPoint,
     fixed_point as fixed_point,
@@ -15,5 +21,6 @@ from ._fixed_point import (
 from ._jacobian import Jacobian as Jacobian, jacobian as jacobian
 from ._linearise import Linearisation as Linearisation, linearise as linearise
 from ._lyapunov import solve_lyapunov as solve_lyapunov
+from ._parameter import Drive as Drive
 from ._spectrum import Spectrum as Spectrum, eigenvalues as eigenvalues
 from ._state_vector import StateLayout as StateLayout
