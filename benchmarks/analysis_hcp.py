@@ -60,7 +60,7 @@ def main() -> None:
 
     @eqx.filter_jit
     def lnfc(net):
-        return analysis.linearise(net, zero).bold_fc(n_freqs=512)
+        return analysis.linearise(net, zero).bold_fc()
 
     compile_s, lnfc_s = timed(lambda: lnfc(net))
     print(f"linear-noise BOLD FC, delayed hcp: {lnfc_s * 1000:.1f} ms per call "

@@ -194,7 +194,9 @@ def test_bold_fc_by_quadrature_matches_the_augmented_lyapunov_solution(x64):
         out[i, i] += e[i]
     cov = out @ p @ out.T
     expected = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
-    np.testing.assert_allclose(lin.bold_fc(fmax=2.0, n_freqs=8001), expected, atol=2e-3)
+    # the default quadrature (32 Gauss-Legendre frequencies up to 1 Hz) and a fine one
+    np.testing.assert_allclose(lin.bold_fc(), expected, atol=1e-7)
+    np.testing.assert_allclose(lin.bold_fc(fmax=3.0, n_freqs=64), expected, atol=1e-9)
 
 
 @pytest.mark.slow
@@ -254,3 +256,25 @@ def test_continuation_follows_an_s_shaped_branch_around_both_folds(x64):
     middle = np.abs(x) < x_f - 1e-3
     assert not np.any(np.asarray(branch.stable)[middle])
     assert np.all(np.asarray(branch.stable)[np.abs(x) > x_f + 1e-3])
+
+
+def test_the_node_reduced_spectrum_equals_the_full_solve(x64):
+    """A delayed network of two-state Hopf nodes: the signal spectrum computed node by node (an
+    N x N solve) equals Z Delta(i w)^-1 Q Delta(i w)^-* Z^T from the full characteristic
+    matrix, away from and near a node's resonance."""
+    rng = np.random.default_rng(5)
+    w = rng.uniform(0, 1, (6, 6))
+    np.fill_diagonal(w, 0)
+    net = bmx.Network(bmx.Hopf(a=-0.05, omega=jnp.linspace(0.03, 0.08, 6)),
+                      bmx.Connectome(w, rng.uniform(5, 40, (6, 6))),
+                      bmx.DiffusiveCoupling(k=0.2), speed=2.0,
+                      noise=bmx.AdditiveNoise(sigma=jnp.linspace(0.01, 0.02, 6)))
+    lin = analysis.linearise(net, {"x": jnp.zeros(6), "y": jnp.zeros(6)})
+    omega = jnp.asarray([0.0, 1e-3, 0.05], jnp.complex128)
+    rows = jnp.eye(12, dtype=jnp.complex128)[:6]  # the coupled variable x
+    reduced = np.asarray(lin._signal_spectrum(omega, rows))
+    q = np.asarray(lin.noise)
+    for f, w_ in enumerate(np.asarray(omega)):
+        h = np.linalg.inv(np.asarray(lin.jacobian.characteristic(1j * w_)))
+        expected = h[:6] @ q @ h[:6].conj().T / 1000.0
+        np.testing.assert_allclose(reduced[f], expected, rtol=1e-10, atol=1e-16)

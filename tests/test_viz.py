@@ -71,6 +71,14 @@ def test_bifurcation_and_spectrum_plots(x64):
                                    y0={"x": jnp.asarray(0.0), "y": jnp.asarray(0.0)})
     fig, ax = bmx.viz.plot_bifurcation_diagram(branch, of="x")
     assert len(ax.lines) >= 3  # stable, unstable, the Hopf point
+    cycles = analysis.cycle_continuation(node, lambda m: m.a, branch.bifurcations[0], 0.5,
+                                         steps=5)
+    fig, ax = bmx.viz.plot_bifurcation_diagram(branch, of="x", cycles=cycles)
+    top = np.asarray(ax.lines[-4].get_ydata())  # the stable cycles' maxima: sqrt(a)
+    np.testing.assert_allclose(top, np.sqrt(np.asarray(cycles.params)), rtol=1e-4)
+    _png(fig)
+    with pytest.raises(TypeError, match="CycleBranch"):
+        bmx.viz.plot_bifurcation_diagram(branch, cycles=[branch])
     fig, ax = bmx.viz.plot_spectrum(analysis.eigenvalues(node, {"x": 0.0, "y": 0.0}))
     assert ax.lines[-1].get_xdata().shape == (2,)
     with pytest.raises(ValueError, match="`of`"):

@@ -40,12 +40,15 @@ from ._state_vector import StateLayout
 class PeriodicOrbit(eqx.Module):
     r"""A periodic orbit: a `state` on it (the phase fixed by the shooting's section), its
     `period` (ms), the `amplitude` of each state variable (half its peak-to-peak range over one
-    period, a state dict), the Floquet `multipliers` (sorted by decreasing modulus; one is 1),
-    whether the shooting `converged`, and the `residual` $\max|\varphi_T(y_0) - y_0|$."""
+    period, a state dict) and its `maxima` and `minima`, the Floquet `multipliers` (sorted by
+    decreasing modulus; one is 1), whether the shooting `converged`, and the `residual`
+    $\max|\varphi_T(y_0) - y_0|$."""
 
     state: State
     period: Float[Array, ""]
     amplitude: State
+    maxima: State
+    minima: State
     multipliers: Complex[Array, " d"]
     converged: Bool[Array, ""]
     residual: Float[Array, ""]
@@ -65,13 +68,16 @@ class PeriodicOrbit(eqx.Module):
 
 @final
 class CycleBranch(eqx.Module):
-    """Cycles continued in one parameter: `params` `(points,)`, `periods` (ms), `amplitudes`
-    (state dicts with a leading points axis), `multipliers` `(points, d)`, `stable`, `states`
-    (a point on each cycle), and whether `stop` was reached (`complete`, `message`)."""
+    """Cycles continued in one parameter: `params` `(points,)`, `periods` (ms), `amplitudes`,
+    `maxima` and `minima` (state dicts with a leading points axis), `multipliers`
+    `(points, d)`, `stable`, `states` (a point on each cycle), and whether `stop` was reached
+    (`complete`, `message`)."""
 
     params: Float[Array, " points"]
     periods: Float[Array, " points"]
     amplitudes: State
+    maxima: State
+    minima: State
     multipliers: Complex[Array, "points d"]
     stable: Bool[Array, " points"]
     states: State
@@ -111,16 +117,18 @@ def _tolerance(dtype: Any) -> float:
 
 @eqx.filter_jit
 def _describe(flow: _Flow, layout: StateLayout, v0: Array, period: Array, args: Any,
-              samples: int = 1024) -> tuple[State, Array, Array]:
-    """Amplitudes, Floquet multipliers and the closing residual of the cycle through `v0`."""
+              samples: int = 1024) -> tuple[State, State, State, Array, Array]:
+    """Amplitudes, maxima, minima, Floquet multipliers and the closing residual of the cycle
+    through `v0`."""
     ts = jnp.linspace(0.0, 1.0, samples, dtype=v0.dtype)
     orbit = flow(v0, period, args, ts)
-    half_range = (jnp.max(orbit, axis=0) - jnp.min(orbit, axis=0)) / 2
+    top, bottom = jnp.max(orbit, axis=0), jnp.min(orbit, axis=0)
     monodromy = jax.jacfwd(lambda v: flow(v, period, args))(v0)
     multipliers = jnp.linalg.eigvals(monodromy)
     multipliers = multipliers[jnp.argsort(-jnp.abs(multipliers))]
     residual = jnp.max(jnp.abs(orbit[-1] - v0))
-    return layout.unflatten(half_range), multipliers, residual
+    return (layout.unflatten((top - bottom) / 2), layout.unflatten(top),
+            layout.unflatten(bottom), multipliers, residual)
 
 
 def _flat_field(system: AbstractSystem):
@@ -167,10 +175,11 @@ def periodic_orbit(system: AbstractSystem, y0: State, period: float, *, inputs: 
     sol = optx.root_find(shooting, optx.Newton(rtol=rtol, atol=rtol), x0, args,
                          max_steps=max_steps, throw=False)
     v, tau = sol.value[:-1], sol.value[-1] * scale
-    amplitude, multipliers, residual = _describe(flow, layout, v, tau, args)
+    amplitude, maxima, minima, multipliers, residual = _describe(flow, layout, v, tau, args)
     converged = ((sol.result == optx.RESULTS.successful) & jnp.isfinite(residual)
                  & (residual <= 1e3 * rtol * (1 + jnp.max(jnp.abs(v)))) & (tau > 0))
-    return PeriodicOrbit(layout.unflatten(v), tau, amplitude, multipliers, converged, residual)
+    return PeriodicOrbit(layout.unflatten(v), tau, amplitude, maxima, minima, multipliers,
+                         converged, residual)
 
 
 def cycle_continuation(system: AbstractSystem, where: Callable[[Any], Any] | Drive,
@@ -232,10 +241,10 @@ def cycle_continuation(system: AbstractSystem, where: Callable[[Any], Any] | Dri
     described = [_describe(flow, layout, x[:-2], x[-2] * period0, setting(x[-1]))
                  for x in points]
     xs = jnp.stack(points)
-    multipliers = jnp.stack([d[1] for d in described])
-    orbits = [PeriodicOrbit(layout.unflatten(x[:-2]), x[-2] * period0, d[0], d[1],
-                            jnp.asarray(True), d[2]) for x, d in zip(points, described)]
-    return CycleBranch(xs[:, -1], xs[:, -2] * period0,
-                       jax.tree.map(lambda *a: jnp.stack(a), *[d[0] for d in described]),
+    amplitudes, maxima, minima, multipliers, _ = jax.tree.map(lambda *a: jnp.stack(a),
+                                                             *described)
+    orbits = [PeriodicOrbit(layout.unflatten(x[:-2]), x[-2] * period0, *d[:4],
+                            jnp.asarray(True), d[4]) for x, d in zip(points, described)]
+    return CycleBranch(xs[:, -1], xs[:, -2] * period0, amplitudes, maxima, minima,
                        multipliers, jnp.asarray([bool(o.stable) for o in orbits]),
                        jax.vmap(layout.unflatten)(xs[:, :-2]), path.complete, path.message)

@@ -173,10 +173,12 @@ def plot_fit_history(result: Any, *, ax=None, logy: bool = True, title: str = "f
 
 
 def plot_bifurcation_diagram(branch: Any, *, of: str | None = None, node: int = 0, ax=None,
-                             xlabel: str = "parameter", title: str = ""):
+                             xlabel: str = "parameter", title: str = "", cycles: Any = None):
     """An equilibrium branch from `bmx.analysis.continuation`: state `of` (default the first)
     of `node` against the parameter, solid where stable and dashed where unstable, with its
-    folds and Hopf points marked. Returns `(fig, ax)`."""
+    folds and Hopf points marked; with `cycles` (a `CycleBranch`, or a sequence of them) also
+    the maximum and minimum of `of` over each cycle (green stable, orange unstable). Returns
+    `(fig, ax)`."""
     for field in ("params", "states", "stable", "bifurcations"):
         if not hasattr(branch, field):
             raise TypeError(f"`branch` must be an analysis Branch, got {branch!r}.")
@@ -194,6 +196,17 @@ def plot_bifurcation_diagram(branch: Any, *, of: str | None = None, node: int = 
         ax.plot([b.param], [yb], "o" if b.kind == "hopf" else "s",
                 color="tab:red" if b.kind == "hopf" else "tab:blue",
                 label=f"{b.kind} at {b.param:.4g}")
+    if cycles is not None:
+        for k, c in enumerate(cycles if isinstance(cycles, (list, tuple)) else [cycles]):
+            if not hasattr(c, "maxima"):
+                raise TypeError(f"`cycles` must hold analysis CycleBranch results, got {c!r}.")
+            pc, ok = np.asarray(c.params), np.asarray(c.stable)
+            for extreme in (c.maxima, c.minima):
+                e = np.asarray(extreme[name]).reshape(len(pc), -1)[:, node]
+                ax.plot(pc, np.where(ok, e, np.nan), color="tab:green", lw=1.2,
+                        label="stable cycle" if k == 0 and extreme is c.maxima else None)
+                ax.plot(pc, np.where(ok, np.nan, e), color="tab:orange", lw=1.0, ls="--",
+                        label="unstable cycle" if k == 0 and extreme is c.maxima else None)
     ax.set(xlabel=xlabel, ylabel=name, title=title)
     ax.legend(fontsize=7)
     return fig, ax
