@@ -1,8 +1,10 @@
 """Analysis benchmark: the cost of one linear-noise FC of the hcp network (80 regions, Hopf
 nodes below their bifurcation, diffusive coupling, delays at 10 mm/ms, additive noise) through
-BOLD, against simulating the same BOLD FC; and the solver choice for the undelayed Lyapunov
-covariance (our doubling iteration against `scipy.linalg.solve_continuous_lyapunov`). Prints
-ratios measured in this run. Run by hand; never part of the test suite.
+BOLD, against simulating the same BOLD FC; the solver choice for the undelayed Lyapunov
+covariance (our doubling iteration against `scipy.linalg.solve_continuous_lyapunov`); and a
+100-step continuation in the global coupling of 10 Hz Hopf nodes with additive coupling on the
+hcp connectome, without and with delays (5 mm/ms), locating the Hopf point. Prints ratios
+measured in this run. Run by hand; never part of the test suite.
 
     .venv/bin/python benchmarks/analysis_hcp.py [--seconds 600]
 """
@@ -91,6 +93,20 @@ def main() -> None:
     err = float(np.max(np.abs(np.asarray(cov(lin)) - ref)) / np.max(np.abs(ref)))
     print(f"Lyapunov (d = 160): doubling {ours_s * 1000:.2f} ms, scipy Bartels-Stewart "
           f"{scipy_s * 1000:.2f} ms, relative difference {err:.1e}")
+
+
+    for delays in (False, True):
+        conn = bmx.Connectome(np.load(DATA)["Cmat"], np.load(DATA)["Dmat"] if delays else None)
+        fast = bmx.Network(bmx.Hopf(a=-0.01, omega=0.0628), conn, bmx.LinearCoupling(a=0.0),
+                           **(dict(speed=5.0) if delays else {}))
+        t0 = time.perf_counter()
+        branch = analysis.continuation(fast, lambda n: n.coupling.a, 0.0, 0.015, steps=100,
+                                       y0=zero, n_eigenvalues=2, degree=4)
+        cont_s = time.perf_counter() - t0
+        hopf = [f"{b.param:.5f}" for b in branch.bifurcations if b.kind == "hopf"]
+        print(f"continuation, {'delayed' if delays else 'undelayed'} hcp, 100 steps: "
+              f"{cont_s:.1f} s for {len(branch.params)} points (collocation degree 4), Hopf "
+              f"at k = {', '.join(hopf) or 'none'}")
 
 
 if __name__ == "__main__":

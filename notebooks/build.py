@@ -112,6 +112,73 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  "res.history['val_metric'], res.termination"),
         ("code", "fig, ax = bmx.viz.plot_fit_history(res, title='HORN training')"),
     ],
+    "07_dynamics_analysis.ipynb": [
+        ("md", "# Dynamics analysis\n\nWhere does the resting state of a whole-brain network "
+               "lose stability as the global coupling grows, and what FC does it produce on the "
+               "way, without simulating? Then the critical coupling with and without conduction "
+               "delays, and the Jansen-Rit bifurcation diagram with its alpha cycle."),
+        ("code", "import equinox as eqx, jax, jax.numpy as jnp, numpy as np, scipy.optimize\n"
+                 "import matplotlib.pyplot as plt\n"
+                 "import brainmass_eqx as bmx\nfrom brainmass_eqx import analysis\n"
+                 "from brainmass_eqx.cli import hcp_demo_network\n\n"
+                 "data = bmx.datasets.load_dataset('hcp')\n"
+                 "net = hcp_demo_network(data)  # Hopf nodes just below their bifurcation, "
+                 "delays\nrest = {'x': jnp.zeros(80), 'y': jnp.zeros(80)}  # the equilibrium"),
+        ("md", "The linear-noise BOLD FC (with the delays, through the linearised "
+               "Balloon-Windkessel) and the rightmost characteristic root, against the "
+               "global coupling. Each FC is a few tens of milliseconds once compiled."),
+        ("code", "def with_k(k):\n    return eqx.tree_at(lambda n: n.coupling.k, net, k)\n\n"
+                 "@eqx.filter_jit\ndef fc_r(k):\n"
+                 "    lin = analysis.linearise(with_k(k), rest)\n"
+                 "    return bmx.metrics.matrix_correlation(lin.bold_fc(), data.group_fc)\n\n"
+                 "ks = np.linspace(0.0, 8e-3, 17)\nr = [float(fc_r(k)) for k in ks]\n"
+                 "growth = [float(jnp.real(analysis.eigenvalues(with_k(k), rest, n=1, "
+                 "degree=4).rightmost))\n          for k in ks[::2]]\n"
+                 "fig, ax = plt.subplots(figsize=(6, 3.5))\n"
+                 "ax.plot(ks * 1e3, r, 'o-', label='linear-noise BOLD FC vs empirical (r)')\n"
+                 "ax.set(xlabel='global coupling k (1e-3 / ms)', ylabel='FC correlation')\n"
+                 "ax2 = ax.twinx()\nax2.plot(ks[::2] * 1e3, np.asarray(growth) * 1e3, 's--', "
+                 "color='tab:red')\n"
+                 "ax2.set_ylabel('rightmost Re λ (1/s)', color='tab:red')\n"
+                 "ax.legend(fontsize=8); ks[int(np.argmax(r))], max(r)"),
+        ("md", "Diffusive coupling pulls regions together and keeps the rest state stable. "
+               "With additive coupling of 10 Hz nodes the rest state loses stability at a "
+               "critical coupling, and conduction delays (5 mm/ms here) move it: bisection on "
+               "the rightmost root's real part."),
+        ("code", "fast = bmx.Network(bmx.Hopf(a=-0.01, omega=0.0628), data.connectome,\n"
+                 "                   bmx.LinearCoupling(a=1e-3), speed=5.0)\n"
+                 "flat = bmx.Network(fast.node, data.connectome.without_lengths(), "
+                 "fast.coupling)\n\n"
+                 "def growth_at(k, network):\n"
+                 "    n = eqx.tree_at(lambda n: n.coupling.a, network, k)\n"
+                 "    return float(jnp.real(analysis.eigenvalues(n, rest, n=2, "
+                 "degree=6).rightmost))\n\n"
+                 "k_flat = scipy.optimize.brentq(growth_at, 0.0, 0.02, args=(flat,), "
+                 "xtol=1e-6)\n"
+                 "k_delayed = scipy.optimize.brentq(growth_at, 0.0, 0.02, args=(fast,), "
+                 "xtol=1e-6)\n"
+                 "lam_max = np.max(np.linalg.eigvals(np.asarray(data.connectome.weights)).real)"
+                 "\n# undelayed, identical nodes: Re = a + k mu / 2 for each eigenvalue mu of W"
+                 "\nprint(f'critical k: {k_flat:.5f} without delays (closed form "
+                 "{0.02 / lam_max:.5f}), {k_delayed:.5f} with')"),
+        ("md", "Jansen-Rit in the input rate $p$: the S-shaped branch of equilibria with its "
+               "folds and Hopf points (Grimbert & Faugeras 2006 report the Hopf points at "
+               "89.83 and 315.70 Hz), and the alpha cycle born at the upper Hopf point, "
+               "continued by shooting."),
+        ("code", "with jax.enable_x64(True):\n"
+                 "    jr = bmx.JansenRit(p=-50.0)\n"
+                 "    branch = analysis.continuation(jr, lambda m: m.p, -50.0, 400.0, "
+                 "steps=100)\n"
+                 "    top = max((b for b in branch.bifurcations if b.kind == 'hopf'), "
+                 "key=lambda b: b.param)\n"
+                 "    cycles = analysis.cycle_continuation(jr, lambda m: m.p, top, 120.0, "
+                 "steps=25)\n"
+                 "fig, ax = bmx.viz.plot_bifurcation_diagram(branch, of='y1', cycles=cycles,\n"
+                 "                                           xlabel='p (Hz)', "
+                 "title='Jansen-Rit')\n"
+                 "[(b.kind, round(b.param, 2), round(b.frequency, 2)) for b in "
+                 "branch.bifurcations]"),
+    ],
 }
 
 

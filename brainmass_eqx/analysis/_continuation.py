@@ -62,15 +62,17 @@ class Branch(eqx.Module):
 def continuation(system: AbstractSystem, where: Callable[[Any], Any] | Drive, start: float,
                  stop: float,
                  *, steps: int = 100, y0: State | None = None, inputs: Any = None,
-                 n_eigenvalues: int = 6, tol: float = 1e-8, max_points: int | None = None
-                 ) -> Branch:
+                 n_eigenvalues: int = 6, degree: int = 12, tol: float = 1e-8,
+                 max_points: int | None = None) -> Branch:
     r"""Continue the equilibrium of `system` in the parameter selected by `where` (as for
     `eqx.tree_at`: a scalar, or a per-region array scaled as one; or a constant input,
     [`brainmass_eqx.analysis.Drive`][]) from `start` towards `stop` by
     pseudo-arclength, with steps of at most $|stop - start| / steps$ in $(y, p)$, shortened
     where the branch bends (so about `steps` points where it does not). The stability at each
     point comes from [`brainmass_eqx.analysis.eigenvalues`][] (characteristic roots for delayed
-    networks); folds and Hopf points are located to `tol` in the parameter.
+    networks, from a collocation of `degree`: each point costs an eigenvalue problem of
+    $(\text{degree} + 1) d$ unknowns, so lower it for long branches of large networks);
+    folds and Hopf points are located to `tol` in the parameter.
 
     A branch that cannot be followed to `stop` (the corrector fails even with tiny steps, or
     `max_points`, default `10 * steps`, is reached) is returned as far as it got, with
@@ -101,7 +103,7 @@ def continuation(system: AbstractSystem, where: Callable[[Any], Any] | Drive, st
                   reference=lambda x: None)
     if not path.complete:
         warnings.warn(f"continuation ended before `stop`: {path.message}.", stacklevel=2)
-    spectrum_at = _spectrum_fn(system, setting, layout, n_eigenvalues)
+    spectrum_at = _spectrum_fn(system, setting, layout, n_eigenvalues, degree)
     spectra = [np.asarray(spectrum_at(xk)) for xk in path.points]
     growth = np.array([np.max(np.real(s)) for s in spectra])
     bifurcations = _bifurcations(path, spectra, corrector, layout, spectrum_at, tol)
@@ -110,13 +112,13 @@ def continuation(system: AbstractSystem, where: Callable[[Any], Any] | Drive, st
                   jnp.asarray(growth < 0), tuple(bifurcations), path.complete, path.message)
 
 
-def _spectrum_fn(system, setting, layout, n):
+def _spectrum_fn(system, setting, layout, n, degree):
     """The `n` rightmost eigenvalues at a branch point `(v, p)`; compiled where the delays do
     not have to be read on the host."""
 
     def spectrum_at(x):
         s, u = setting(x[-1])
-        return eigenvalues(s, layout.unflatten(x[:-1]), n=n, inputs=u).values
+        return eigenvalues(s, layout.unflatten(x[:-1]), n=n, inputs=u, degree=degree).values
 
     delayed = isinstance(system, Network) and system.has_delays
     return spectrum_at if delayed else jax.jit(spectrum_at)

@@ -105,10 +105,14 @@ class _Flow(eqx.Module):
 
         saveat = dfx.SaveAt(t1=True) if ts is None else dfx.SaveAt(ts=ts)
         sol = dfx.diffeqsolve(dfx.ODETerm(rhs), dfx.Tsit5(), 0.0, 1.0, 0.01, v0, args,
-                              saveat=saveat, adjoint=dfx.ForwardMode(), max_steps=65536,
+                              saveat=saveat, adjoint=dfx.ForwardMode(), max_steps=16384,
                               stepsize_controller=dfx.PIDController(rtol=self.rtol,
-                                                                    atol=self.rtol))
-        return sol.ys[-1] if ts is None else sol.ys
+                                                                    atol=self.rtol),
+                              throw=False)
+        # a failed integration (too stiff, too long a period) is NaN: Newton then reports no
+        # convergence and the continuation shortens its step
+        ys = jnp.where(sol.result == dfx.RESULTS.successful, sol.ys, jnp.nan)
+        return ys[-1] if ts is None else ys
 
 
 def _tolerance(dtype: Any) -> float:
