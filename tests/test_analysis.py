@@ -151,6 +151,7 @@ def test_the_spectrum_integrates_to_the_covariance(x64):
     np.testing.assert_allclose(integral, lin.covariance(), rtol=1e-4, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_delayed_covariance_matches_a_long_simulation():
     """Delayed self-feedback with additive noise: the linear-noise variance against the sample
     variance of a long simulation (statistical tolerance)."""

@@ -11,6 +11,12 @@ from ._constraints import (
     unwrap as unwrap,
 )
 from ._fit import FitResult as FitResult, Fitter as Fitter, fit as fit
+from ._losses import (
+    LinearNoiseCheck as LinearNoiseCheck,
+    LinearNoiseFCLoss as LinearNoiseFCLoss,
+    MultiKeyFCLoss as MultiKeyFCLoss,
+    check_linear_noise as check_linear_noise,
+)
 from ._method import AbstractFitMethod as AbstractFitMethod
 from ._nevergrad import Nevergrad as Nevergrad
 from ._optax import Optax as Optax

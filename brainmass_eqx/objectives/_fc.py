@@ -34,10 +34,12 @@ class FCCorrelation(AbstractObjective):
 
     as_loss: bool = eqx.field(static=True)
     precomputed_target: bool = eqx.field(static=True)
+    precomputed_prediction: bool = eqx.field(static=True, default=False)
 
     def __call__(self, prediction, target):
         target_fc = target if self.precomputed_target else fc(target)
-        r = matrix_correlation(fc(prediction), target_fc)
+        pred_fc = prediction if self.precomputed_prediction else fc(prediction)
+        r = matrix_correlation(pred_fc, target_fc)
         return 1.0 - r if self.as_loss else r
 
 
@@ -46,10 +48,12 @@ class FCRMSE(AbstractObjective):
     """RMSE of two FC matrices' upper triangles (see `fc_rmse`)."""
 
     precomputed_target: bool = eqx.field(static=True)
+    precomputed_prediction: bool = eqx.field(static=True, default=False)
 
     def __call__(self, prediction, target):
         target_fc = target if self.precomputed_target else fc(target)
-        return matrix_rmse(fc(prediction), target_fc)
+        pred_fc = prediction if self.precomputed_prediction else fc(prediction)
+        return matrix_rmse(pred_fc, target_fc)
 
 
 @final
@@ -87,17 +91,22 @@ def timeseries_rmse() -> AbstractObjective:
     return TimeseriesRMSE()
 
 
-def fc_corr(*, as_loss: bool = True, precomputed_target: bool = False) -> AbstractObjective:
+def fc_corr(*, as_loss: bool = True, precomputed_target: bool = False,
+            precomputed_prediction: bool = False) -> AbstractObjective:
     r"""Correlation $r$ between the upper triangles of `fc(prediction)` and the target FC
     (`1 - r` when `as_loss`, the default). `precomputed_target=True` takes the target as an
-    FC matrix `(regions, regions)` (e.g. an empirical FC) instead of a time series."""
-    return FCCorrelation(as_loss=as_loss, precomputed_target=precomputed_target)
+    FC matrix `(regions, regions)` (e.g. an empirical FC) instead of a time series;
+    `precomputed_prediction=True` the prediction (e.g. a linear-noise FC)."""
+    return FCCorrelation(as_loss=as_loss, precomputed_target=precomputed_target,
+                         precomputed_prediction=precomputed_prediction)
 
 
-def fc_rmse(*, precomputed_target: bool = False) -> AbstractObjective:
+def fc_rmse(*, precomputed_target: bool = False,
+            precomputed_prediction: bool = False) -> AbstractObjective:
     """RMSE between the upper triangles of the two FC matrices (see `fc_corr` for
-    `precomputed_target`)."""
-    return FCRMSE(precomputed_target=precomputed_target)
+    `precomputed_target` and `precomputed_prediction`)."""
+    return FCRMSE(precomputed_target=precomputed_target,
+                  precomputed_prediction=precomputed_prediction)
 
 
 def cosine(*, as_loss: bool = True, eps: float = 1e-12) -> AbstractObjective:

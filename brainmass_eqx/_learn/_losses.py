@@ -1,0 +1,145 @@
+r"""Fitting losses on whole models that do not drown in sampling noise: the linear-noise BOLD FC
+(no simulation at all) and the simulated FC averaged over a batch of noise keys (common random
+numbers), each `loss(model, target_fc) -> scalar` for [`brainmass_eqx.fit`][]."""
+
+from typing import Any, final
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._core._stats import corr_from_cov
+from .._core._types import State
+from .._models import AbstractSystem
+from .._monitors import AbstractMonitor, BalloonWindkessel
+from .._solve import simulate
+from ..analysis import eigenvalues, fixed_point, linearise
+from ..metrics import matrix_correlation
+from ..objectives import AbstractObjective, fc_corr
+
+
+def _fc_objective(objective: AbstractObjective | None) -> AbstractObjective:
+    if objective is None:
+        return fc_corr(precomputed_target=True, precomputed_prediction=True)
+    return objective
+
+
+@final
+class LinearNoiseFCLoss(eqx.Module):
+    r"""The objective between a target FC and the model's **linear-noise** BOLD FC: the FC the
+    model produces about its equilibrium under its own noise, computed from the cross-spectrum
+    (with conduction delays) through the linearised haemodynamics
+    ([`brainmass_eqx.analysis.Linearisation.bold_fc`][]), without simulating. Noise-free and
+    smooth in the parameters, so a gradient fit does not fit one noise realisation.
+
+    **Fields:** `state` the equilibrium to linearise about (`None`: found by
+    [`brainmass_eqx.analysis.fixed_point`][] at every evaluation, differentiated implicitly;
+    give it when it is known and does not move, e.g. the origin of Hopf networks), `monitor`
+    (default `BalloonWindkessel()`), `on` the signal (default the coupled variable),
+    `objective` on two FC matrices (default `fc_corr(precomputed_target=True,
+    precomputed_prediction=True)`: $1 - r$ of the upper triangles),
+    `n_freqs` the quadrature's frequencies.
+
+    **Valid** while the equilibrium is stable and the noise small enough that the fluctuations
+    stay in its linear range: check a fitted model with
+    [`brainmass_eqx.check_linear_noise`][]. An unstable equilibrium gives NaN (no stationary
+    FC), which the fit reports and skips.
+    """
+
+    state: State | None = None
+    monitor: AbstractMonitor | None = None
+    on: str | None = eqx.field(static=True, default=None)
+    objective: AbstractObjective | None = None
+    n_freqs: int = eqx.field(static=True, default=32)
+
+    def fc(self, model: AbstractSystem) -> Float[Array, "nodes nodes"]:
+        """The model's linear-noise BOLD FC."""
+        y = fixed_point(model).state if self.state is None else self.state
+        monitor = BalloonWindkessel(on=self.on) if self.monitor is None else self.monitor
+        return linearise(model, y).bold_fc(monitor, self.on, n_freqs=self.n_freqs)
+
+    def __call__(self, model: AbstractSystem, target: Float[Array, "nodes nodes"]
+                 ) -> Float[Array, ""]:
+        return _fc_objective(self.objective)(self.fc(model), target)
+
+
+@final
+class MultiKeyFCLoss(eqx.Module):
+    r"""The objective between a target FC and the model's simulated BOLD FC **averaged over a
+    batch of noise keys** (one vmapped simulation; the same keys at every evaluation: common
+    random numbers, so the loss is a smooth function of the parameters). Averaging $K$
+    realisations divides the FC's sampling variance by $K$ (tested).
+
+    The average is of the covariances, normalised once, $\bar C = \frac1K\sum_k C_k$,
+    $FC = \mathrm{corr}(\bar C)$ — the FC of the pooled BOLD.
+
+    **Fields:** `keys` `(K,)` PRNG keys, `duration`, `dt`, `transient` (ms), `monitor` (default
+    `BalloonWindkessel(period=720.0)`), `objective` on two FC matrices (default as
+    `LinearNoiseFCLoss`), and further `simulate` options (`solver`, ...) in `options`.
+    """
+
+    keys: PRNGKeyArray
+    duration: float = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+    transient: float = eqx.field(static=True, default=0.0)
+    monitor: AbstractMonitor | None = None
+    objective: AbstractObjective | None = None
+    options: tuple[tuple[str, Any], ...] = eqx.field(
+        static=True, default=(), converter=lambda d: tuple(sorted(dict(d).items())))
+
+    def __check_init__(self):
+        if jnp.ndim(self.keys) != 1 or not jax.dtypes.issubdtype(self.keys.dtype,
+                                                                  jax.dtypes.prng_key):
+            raise ValueError("`keys` must be a 1-d batch of typed PRNG keys, e.g. "
+                             "`jax.random.split(jax.random.key(0), 8)`.")
+
+    def fc(self, model: AbstractSystem) -> Float[Array, "nodes nodes"]:
+        """The FC of the BOLD pooled over the keys."""
+        monitor = BalloonWindkessel(period=720.0) if self.monitor is None else self.monitor
+
+        def covariance(key):
+            bold = simulate(model, self.duration, self.dt, key=key, transient=self.transient,
+                            monitors={"bold": monitor}, **dict(self.options))["bold"]
+            z = bold - jnp.mean(bold, axis=0, keepdims=True)
+            return z.T @ z / z.shape[0]
+
+        return corr_from_cov(jnp.mean(jax.vmap(covariance)(self.keys), axis=0))
+
+    def __call__(self, model: AbstractSystem, target: Float[Array, "nodes nodes"]
+                 ) -> Float[Array, ""]:
+        return _fc_objective(self.objective)(self.fc(model), target)
+
+
+@final
+class LinearNoiseCheck(eqx.Module):
+    """Whether the linear-noise FC describes a model: the rightmost `growth` rate of its
+    equilibrium (per ms; must be negative), and `fc_r`, the correlation of the linear-noise BOLD
+    FC with a simulated one (upper triangles)."""
+
+    growth: float = eqx.field(static=True)
+    fc_r: float = eqx.field(static=True)
+
+    @property
+    def valid(self) -> bool:
+        return self.growth < 0 and self.fc_r > 0.9
+
+
+def check_linear_noise(model: AbstractSystem, key: PRNGKeyArray, *, duration: float = 600_000.0,
+                       dt: float = 1.0, transient: float = 20_000.0,
+                       loss: LinearNoiseFCLoss | None = None, n_keys: int = 4,
+                       options: dict[str, Any] | None = None) -> LinearNoiseCheck:
+    """Compare a model's linear-noise BOLD FC with its simulated BOLD FC (pooled over `n_keys`
+    runs of `duration` ms from `key`), and report the stability of its equilibrium. Use it on a
+    model fitted with `LinearNoiseFCLoss`: `valid` is a stable equilibrium and a correlation
+    above 0.9 (below it, the fluctuations leave the linear range, or the simulation is too short
+    to resolve the FC)."""
+    loss = LinearNoiseFCLoss() if loss is None else loss
+    y = fixed_point(model).state if loss.state is None else loss.state
+    growth = float(jnp.max(jnp.real(eigenvalues(model, y, n=2).values)))
+    monitor = loss.monitor if loss.monitor is not None else BalloonWindkessel(on=loss.on,
+                                                                              period=720.0)
+    pooled = MultiKeyFCLoss(jax.random.split(key, n_keys), duration, dt, transient, monitor,
+                            options=options or {})
+    r = float(matrix_correlation(pooled.fc(model), loss.fc(model)))
+    return LinearNoiseCheck(growth, r)
