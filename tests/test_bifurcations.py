@@ -212,3 +212,28 @@ def test_an_80_region_delayed_spectrum_predicts_the_simulated_decay(x64):
     late = t > 1000.0
     measured = np.polyfit(t[late], np.log(size[late]), 1)[0]
     assert measured == pytest.approx(float(jnp.real(spec.rightmost)), rel=0.01)
+
+
+@pytest.mark.slow
+def test_continuation_of_a_delayed_network_locates_the_delay_induced_hopf_point(x64):
+    r"""$\dot x = -x/\tau - b\,x(t - d)$ continued in the gain $b$ (the coupling $-b$) at fixed
+    $d$: the stability comes from the characteristic roots, and the Hopf point is where
+    $d = \arccos(-1/(b\tau))/\sqrt{b^2 - 1/\tau^2}$ (solved for $b$ by scipy), with angular
+    frequency $\sqrt{b^2 - 1/\tau^2}$."""
+    tau, d = 10.0, 8.0
+    conn = bmx.Connectome(np.array([[1.0]]), np.array([[d]]), zero_diagonal=False)
+    net = bmx.Network(bmx.Linear(tau=tau), conn, bmx.LinearCoupling(a=-0.05), speed=1.0,
+                      exact_delays=True)
+
+    def delay_at(b):
+        return np.arccos(-1 / (b * tau)) / np.sqrt(b**2 - 1 / tau**2) - d
+
+    b_star = scipy.optimize.brentq(delay_at, 0.1 + 1e-9, 5.0, xtol=1e-14)
+    branch = analysis.continuation(net, lambda n: n.coupling.a, -0.05, -0.5, steps=30,
+                                   y0={"x": jnp.zeros(1)}, degree=16)
+    (hopf,) = [b for b in branch.bifurcations if b.kind == "hopf"]
+    assert hopf.param == pytest.approx(-b_star, abs=1e-7)
+    omega = np.sqrt(b_star**2 - 1 / tau**2)
+    assert hopf.frequency == pytest.approx(omega * 1000 / (2 * np.pi), rel=1e-6)
+    gains = -np.asarray(branch.params)
+    np.testing.assert_array_equal(np.asarray(branch.stable), gains < b_star)

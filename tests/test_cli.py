@@ -78,7 +78,44 @@ steps = 2
     assert main(["fit", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
     d = np.load(out)
     assert d["history"].shape == (2,) and np.isfinite(d["best_loss"])
-    assert "best FC correlation" in capsys.readouterr().out
+    assert "best loss" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_fit_recipe_linear_noise_effective_connectivity_with_validation(tmp_path, capsys):
+    cfg = tmp_path / "fit.toml"
+    cfg.write_text("""
+[model]
+name = "Hopf"
+params = { a = -1e-4, omega = 2e-4 }
+[network]
+connectome = "hcp"
+coupling = 5e-4
+speed = 5.0
+noise = 6e-4
+[simulate]
+duration = 30000.0
+dt = 1.0
+transient = 2000.0
+[fit]
+parameters = ["coupling.k", "node.a"]
+constraints = { "coupling.k" = "positive", "node.a" = "negative" }
+objective = "linear_noise"
+effective_connectivity = true
+penalty = 0.01
+learning_rate = 0.05
+steps = 5
+heldout_subjects = 3
+validate_seconds = 60.0
+""")
+    out = tmp_path / "fit.npz"
+    assert main(["fit", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    d = np.load(out)
+    assert d["history"].shape == (5,) and d["history"][-1] < d["history"][0]
+    assert d["coupling.log_gain"].shape == (80, 80)
+    assert np.isfinite(d["heldout_r"]) and np.isfinite(d["in_sample_r"])
+    text = capsys.readouterr().out
+    assert "held-out FC" in text
 
 
 def test_bad_arguments_exit_with_a_message(tmp_path, capsys):

@@ -206,6 +206,15 @@ def test_constraints_round_trip(u, lo, width):
     u = jnp.asarray(u, jnp.float32)
     x = bmx.Positive().forward(u)
     assert float(x) >= 0
+    n = bmx.Negative().forward(jnp.clip(u, -30, 30))
+    assert float(n) <= 0
+    if float(n) < 0:
+        np.testing.assert_allclose(bmx.Negative().inverse(n), u, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="Negative"):
+        bmx.Negative().inverse(jnp.asarray(0.5))
+    with pytest.raises(ValueError, match="Negative"):
+        bmx.Negative(margin=1.0).inverse(jnp.asarray(-0.5))
+    assert float(bmx.Negative(margin=2.0).forward(u)) <= -2.0
     b = bmx.Bounded(lo, lo + width)
     y = b.forward(jnp.clip(u, -8, 8))
     assert lo <= float(y) <= lo + width

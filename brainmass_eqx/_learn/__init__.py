@@ -5,6 +5,7 @@ from ._constraints import (
     AbstractConstraint as AbstractConstraint,
     Bounded as Bounded,
     Constrained as Constrained,
+    Negative as Negative,
     Positive as Positive,
     Unconstrained as Unconstrained,
     constrain as constrain,
@@ -15,6 +16,7 @@ from ._losses import (
     LinearNoiseCheck as LinearNoiseCheck,
     LinearNoiseFCLoss as LinearNoiseFCLoss,
     MultiKeyFCLoss as MultiKeyFCLoss,
+    PerSubjectLoss as PerSubjectLoss,
     check_linear_noise as check_linear_noise,
 )
 from ._method import AbstractFitMethod as AbstractFitMethod
@@ -30,3 +32,9 @@ from ._problem import (
 from ._readout import Readout as Readout
 from ._scipy import Scipy as Scipy
 from ._train import Trainer as Trainer, TrainResult as TrainResult, train as train
+from ._validation import (
+    SubjectSplit as SubjectSplit,
+    ValidationReport as ValidationReport,
+    split_subjects as split_subjects,
+    validate as validate,
+)

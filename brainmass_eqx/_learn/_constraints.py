@@ -1,4 +1,5 @@
-"""Trainable selection (`where=`) and constraints (`Positive`, `Bounded`) for fitting."""
+"""Trainable selection (`where=`) and constraints (`Positive`, `Negative`, `Bounded`) for
+fitting."""
 
 import abc
 from collections.abc import Callable
@@ -64,6 +65,32 @@ class Positive(AbstractConstraint):
     @property
     def bounds(self) -> tuple[float, None]:
         return 0.0, None
+
+
+@final
+class Negative(AbstractConstraint):
+    r"""$x = -m - e^u < -m$: as `Positive` for parameters that must stay negative, on a log
+    scale, at least `margin` $m \ge 0$ below zero (default 0). A margin keeps a fitted Hopf
+    node's bifurcation parameter out of the critically slow range where a finite simulation
+    cannot show its stationary statistics."""
+
+    margin: float = eqx.field(static=True, default=0.0)
+
+    def __check_init__(self):
+        if not (np.isfinite(self.margin) and self.margin >= 0):
+            raise ValueError(f"`Negative(margin)` needs a finite margin >= 0, got "
+                             f"{self.margin!r}.")
+
+    def forward(self, u: Array) -> Array:
+        return -self.margin - jnp.exp(u)
+
+    def inverse(self, x: Array) -> Array:
+        _check(x, lambda v: v < -self.margin, "Negative", f"< -{self.margin}")
+        return jnp.log(-x - self.margin)
+
+    @property
+    def bounds(self) -> tuple[None, float]:
+        return None, -self.margin
 
 
 @final

@@ -81,7 +81,7 @@ class Fitter(eqx.Module):
       retries from the last finite point with half the previous update) before stopping.
     """
 
-    loss: Callable[..., Any] = eqx.field(static=True)
+    loss: Callable[..., Any]  # a pytree field: a loss module may hold arrays (a state, keys)
     where: Callable[[Any], Any] = eqx.field(static=True)
     method: Any = eqx.field(static=True)
     constraints: Any = None

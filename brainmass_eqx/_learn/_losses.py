@@ -67,19 +67,20 @@ class LinearNoiseFCLoss(eqx.Module):
 @final
 class MultiKeyFCLoss(eqx.Module):
     r"""The objective between a target FC and the model's simulated BOLD FC **averaged over a
-    batch of noise keys** (one vmapped simulation; the same keys at every evaluation: common
-    random numbers, so the loss is a smooth function of the parameters). Averaging $K$
-    realisations divides the FC's sampling variance by $K$ (tested).
+    batch of `n_keys` noise realisations** split from the `key` it is called with (one vmapped
+    simulation). Pass the same key at every evaluation — `bmx.fit(model, loss, target, key,
+    ...)` does — for common random numbers: the loss is then a smooth function of the
+    parameters. Averaging $K$ realisations divides the FC's sampling variance by $K$ (tested).
 
     The average is of the covariances, normalised once, $\bar C = \frac1K\sum_k C_k$,
     $FC = \mathrm{corr}(\bar C)$ — the FC of the pooled BOLD.
 
-    **Fields:** `keys` `(K,)` PRNG keys, `duration`, `dt`, `transient` (ms), `monitor` (default
+    **Fields:** `n_keys`, `duration`, `dt`, `transient` (ms), `monitor` (default
     `BalloonWindkessel(period=720.0)`), `objective` on two FC matrices (default as
     `LinearNoiseFCLoss`), and further `simulate` options (`solver`, ...) in `options`.
     """
 
-    keys: PRNGKeyArray
+    n_keys: int = eqx.field(static=True)
     duration: float = eqx.field(static=True)
     dt: float = eqx.field(static=True)
     transient: float = eqx.field(static=True, default=0.0)
@@ -89,13 +90,11 @@ class MultiKeyFCLoss(eqx.Module):
         static=True, default=(), converter=lambda d: tuple(sorted(dict(d).items())))
 
     def __check_init__(self):
-        if jnp.ndim(self.keys) != 1 or not jax.dtypes.issubdtype(self.keys.dtype,
-                                                                  jax.dtypes.prng_key):
-            raise ValueError("`keys` must be a 1-d batch of typed PRNG keys, e.g. "
-                             "`jax.random.split(jax.random.key(0), 8)`.")
+        if not (isinstance(self.n_keys, int) and self.n_keys >= 1):
+            raise ValueError(f"`n_keys` must be an int >= 1, got {self.n_keys!r}.")
 
-    def fc(self, model: AbstractSystem) -> Float[Array, "nodes nodes"]:
-        """The FC of the BOLD pooled over the keys."""
+    def fc(self, model: AbstractSystem, key: PRNGKeyArray) -> Float[Array, "nodes nodes"]:
+        """The FC of the BOLD pooled over `n_keys` runs split from `key`."""
         monitor = BalloonWindkessel(period=720.0) if self.monitor is None else self.monitor
 
         def covariance(key):
@@ -104,11 +103,12 @@ class MultiKeyFCLoss(eqx.Module):
             z = bold - jnp.mean(bold, axis=0, keepdims=True)
             return z.T @ z / z.shape[0]
 
-        return corr_from_cov(jnp.mean(jax.vmap(covariance)(self.keys), axis=0))
+        keys = jax.random.split(key, self.n_keys)
+        return corr_from_cov(jnp.mean(jax.vmap(covariance)(keys), axis=0))
 
-    def __call__(self, model: AbstractSystem, target: Float[Array, "nodes nodes"]
-                 ) -> Float[Array, ""]:
-        return _fc_objective(self.objective)(self.fc(model), target)
+    def __call__(self, model: AbstractSystem, target: Float[Array, "nodes nodes"],
+                 key: PRNGKeyArray) -> Float[Array, ""]:
+        return _fc_objective(self.objective)(self.fc(model, key), target)
 
 
 @final
@@ -139,7 +139,35 @@ def check_linear_noise(model: AbstractSystem, key: PRNGKeyArray, *, duration: fl
     growth = float(jnp.max(jnp.real(eigenvalues(model, y, n=2).values)))
     monitor = loss.monitor if loss.monitor is not None else BalloonWindkessel(on=loss.on,
                                                                               period=720.0)
-    pooled = MultiKeyFCLoss(jax.random.split(key, n_keys), duration, dt, transient, monitor,
-                            options=options or {})
-    r = float(matrix_correlation(pooled.fc(model), loss.fc(model)))
+    pooled = MultiKeyFCLoss(n_keys, duration, dt, transient, monitor, options=options or {})
+    r = float(matrix_correlation(pooled.fc(model, key), loss.fc(model)))
     return LinearNoiseCheck(growth, r)
+
+
+@final
+class PerSubjectLoss(eqx.Module):
+    r"""One model fitted to several subjects at once: the mean over subjects of `loss` with
+    the network's structural weights replaced by each subject's, against that subject's
+    target, $\frac1S \sum_s \mathcal{L}(\text{model}[W \leftarrow W_s], \text{target}_s)$,
+    evaluated as one `vmap` over subjects. The subjects' weights share the network's
+    connection pattern (zeros where a subject lacks a connection) and its delays.
+
+    Called as `loss(model, weights, targets, *rest)` with `weights` and `targets` stacked over
+    subjects `(S, N, N)`; `rest` (e.g. a key) is passed to every subject's `loss`.
+    """
+
+    loss: Any
+
+    def __call__(self, model: AbstractSystem, weights: Float[Array, "subjects nodes nodes"],
+                 targets: Float[Array, "subjects nodes nodes"], *rest: Any) -> Float[Array, ""]:
+        if jnp.shape(weights)[0] != jnp.shape(targets)[0]:
+            raise ValueError(f"`weights` ({jnp.shape(weights)[0]} subjects) and `targets` "
+                             f"({jnp.shape(targets)[0]}) must stack the same subjects.")
+        pattern = model.connectome.weights != 0
+
+        def one(w, target):
+            w = jnp.where(pattern, w, 0.0).astype(model.connectome.weights.dtype)
+            subject = eqx.tree_at(lambda m: m.connectome.weights, model, w)
+            return self.loss(subject, target, *rest)
+
+        return jnp.mean(jax.vmap(one)(weights, targets))

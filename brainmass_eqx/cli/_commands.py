@@ -224,6 +224,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    import equinox as eqx
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -236,9 +237,16 @@ def _fit(args: argparse.Namespace) -> int:
         raise ValueError("the config has no [fit] table (parameters, method, steps, target).")
     f = cfg["fit"]
     model = _build_model(cfg)
-    paths = f.get("parameters")
+    paths = list(f.get("parameters") or [])
     if not paths:
         raise ValueError("[fit] parameters = [\"coupling.k\", ...] (dotted paths) is required.")
+    if f.get("effective_connectivity", False):
+        if not isinstance(model, bmx.Network):
+            raise ValueError("[fit] effective_connectivity needs a [network].")
+        model = eqx.tree_at(lambda m: m.coupling, model,
+                            bmx.LearnableWeights(model.coupling, n_regions=model.n_regions))
+        paths = [p.replace("coupling.", "coupling.coupling.", 1) if p.startswith("coupling.")
+                 else p for p in paths] + ["coupling.log_gain"]
 
     def get(m, path):
         try:
@@ -252,23 +260,32 @@ def _fit(args: argparse.Namespace) -> int:
     def where(m):
         return tuple(get(m, p) for p in paths)
 
+    named = {"positive": bmx.Positive(), "negative": bmx.Negative()}
     constraints = []
+    given = {k.replace("coupling.", "coupling.coupling.", 1)
+             if f.get("effective_connectivity", False) and k.startswith("coupling.") else k: v
+             for k, v in f.get("constraints", {}).items()}
     for p in paths:
-        spec = f.get("constraints", {}).get(p)
+        spec = given.get(p)
         if spec is None:
             constraints.append(None)
-        elif spec == "positive":
-            constraints.append(bmx.Positive())
+        elif isinstance(spec, str) and spec in named:
+            constraints.append(named[spec])
         elif isinstance(spec, list) and len(spec) == 2:
             constraints.append(bmx.Bounded(*spec))
         else:
-            raise ValueError(f"constraint for {p!r} must be \"positive\" or [lo, hi], got "
-                             f"{spec!r}.")
+            raise ValueError(f"constraint for {p!r} must be \"positive\", \"negative\" or "
+                             f"[lo, hi], got {spec!r}.")
     target_name = f.get("target", "hcp_group_fc")
     if target_name != "hcp_group_fc":
         raise ValueError(f"unsupported target {target_name!r}; only \"hcp_group_fc\" (the "
                          "group-average empirical FC of the hcp dataset) is built in.")
-    target = bmx.datasets.load_dataset("hcp").group_fc
+    data = bmx.datasets.load_dataset("hcp")
+    split = None
+    if f.get("heldout_subjects"):
+        split = bmx.split_subjects(len(data.subjects), int(f["heldout_subjects"]))
+    target = (data.group_fc if split is None
+              else jnp.mean(data.fc[jnp.asarray(split.train)], axis=0))
     n_model = model.n_regions if isinstance(model, bmx.Network) else None
     if n_model != target.shape[0]:
         raise ValueError(
@@ -277,16 +294,7 @@ def _fit(args: argparse.Namespace) -> int:
             + ": use [network] connectome = \"hcp\" (or a connectome of as many regions)."
         )
     s = cfg.get("simulate", {})
-    period = float(s.get("bold_period", 720.0))
-    monitors = {"bold": bmx.BalloonWindkessel(on=None, period=period)}
-    objective = bmx.objectives.fc_corr(precomputed_target=True)
-    duration, dt = float(s["duration"]), float(s["dt"])
-    transient = float(s.get("transient", 0.0))
-
-    def loss(m, target, key):
-        sim = bmx.simulate(m, duration, dt, transient=transient, key=key, monitors=monitors)
-        return objective(sim["bold"], target)
-
+    loss = _fit_loss(f, s)
     method_name = f.get("method", "adam")
     steps = int(f.get("steps", 20))
     if method_name == "adam":
@@ -305,10 +313,48 @@ def _fit(args: argparse.Namespace) -> int:
                   checkpoint=f.get("checkpoint"), resume=bool(f.get("resume", False)))
     out = Path(args.out or cfg.get("output", {}).get("path", "fit_result.npz"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, history=res.history, best_loss=res.best_loss,
+    scores = {}
+    if split is not None:
+        report = bmx.validate(res.best_model, data, split, jax.random.key(1 + int(s.get(
+            "seed", 0))), duration=1000.0 * float(f.get("validate_seconds", 600.0)),
+            dt=float(s["dt"]), transient=float(s.get("transient", 0.0)))
+        print(report.table())
+        scores = {"in_sample_r": report.in_sample_r, "heldout_r": report.heldout_r,
+                  "fcd_ks": report.fcd_ks}
+    np.savez(out, history=res.history, best_loss=res.best_loss, **scores,
              **{p: np.asarray(v) for p, v in zip(paths, res.best_params)})
     best = ", ".join(f"{p} = {float(v):.6g}" if jnp.ndim(v) == 0 else f"{p}: {jnp.shape(v)}"
                      for p, v in zip(paths, res.best_params))
-    print(f"{res.termination}; best FC correlation {1 - res.best_loss:.4f} after "
+    print(f"{res.termination}; best loss {res.best_loss:.4f} after "
           f"{res.n_evaluations} evaluations in {res.wall_time:.1f} s; {best}; wrote {out}")
     return 0
+
+
+def _fit_loss(f: dict, s: dict):
+    """The `[fit] objective`: `simulated` (one key, the default), `multikey` (`n_keys` keys
+    pooled) or `linear_noise` (no simulation), each `1 - r` of the FC's upper triangles, plus
+    the effective connectivity's penalty towards the structural weights."""
+    import jax.numpy as jnp
+
+    import brainmass_eqx as bmx
+
+    name = f.get("objective", "simulated")
+    monitor = bmx.BalloonWindkessel(on=None, period=float(s.get("bold_period", 720.0)))
+    if name == "linear_noise":
+        inner = bmx.LinearNoiseFCLoss()
+    elif name in ("simulated", "multikey"):
+        inner = bmx.MultiKeyFCLoss(int(f.get("n_keys", 4)) if name == "multikey" else 1,
+                                   float(s["duration"]), float(s["dt"]),
+                                   float(s.get("transient", 0.0)), monitor)
+    else:
+        raise ValueError(f"[fit] objective must be simulated, multikey or linear_noise, got "
+                         f"{name!r}.")
+    penalty = float(f.get("penalty", 0.0)) if f.get("effective_connectivity", False) else 0.0
+
+    def loss(m, target, key):
+        value = inner(m, target) if name == "linear_noise" else inner(m, target, key)
+        if penalty:
+            value = value + penalty * jnp.mean(m.coupling.log_gain ** 2)
+        return value
+
+    return loss

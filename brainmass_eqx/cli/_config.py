@@ -17,7 +17,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "output": {"path": str},
     "fit": {"parameters": list, "constraints": dict, "target": str, "method": str,
             "learning_rate": float, "steps": int, "optimizer": str, "budget": int,
-            "num_workers": int, "checkpoint": str, "resume": bool},
+            "num_workers": int, "checkpoint": str, "resume": bool, "objective": str,
+            "n_keys": int, "effective_connectivity": bool, "penalty": float,
+            "heldout_subjects": int, "validate_seconds": float},
 }
 
 

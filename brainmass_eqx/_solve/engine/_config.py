@@ -21,7 +21,8 @@ class DelayedAdjoint(eqx.Module):
     80-region network at dt = 0.1 ms in float32), the forward pass keeps them and the reverse
     pass only re-runs the solver steps from its checkpoints. Longer runs recompute them,
     delayed reads included, so memory stays $O(\sqrt{n})$ instead of $O(n)$. Under `jax.vmap`
-    the members of the batch share the budget.
+    the budget applies to each member (a batch of $B$ differentiated runs may keep $B$ times
+    it): lower it for large vmapped gradients.
 
     **Arguments:** `keep_sums_bytes`, the budget in bytes (default $2^{28}$ = 256 MiB; `0`
     always recomputes).
@@ -96,14 +97,6 @@ class ScanConfig(eqx.Module):
         """Bytes of the delayed sums of every base block of one run (one row more per block)."""
         return (self.n_base_blocks * (self.levels[0] + 1) * self.n_channels * self.n_regions
                 * self.itemsize)
-
-    def for_members(self, size: int) -> "ScanConfig":
-        """The settings of one member of a batch-minor sweep of `size` members: the kept
-        delayed sums of all members share `keep_sums_bytes`."""
-        if not self.store_rows:
-            return self
-        return eqx.tree_at(lambda c: c.store_rows, self,
-                           self.rows_bytes() * size <= self.keep_sums_bytes)
 
 
 def build_config(net: Network, dt: float, n_transient: int, n_record: int, y0_dtype: Any,

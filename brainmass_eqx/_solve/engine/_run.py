@@ -43,8 +43,9 @@ def _forward(start: DelayedStart, solver, key, cfg: ScanConfig, *, save: bool,
              member: Member | None = None):
     """`((final state, records), residuals)` of a delayed run; the residuals (with `save`) are
     the chunks' checkpoints and the kept delayed sums."""
-    if member is not None:
-        cfg = cfg.for_members(member.size)
+    # under vmap every member keeps its sums exactly as an unbatched run would: the batched
+    # residuals must have the unbatched run's structure (a budget shared by the members, which
+    # dropped the sums of large batches, broke `jax.vmap` of long differentiated runs)
     run = Run.build(start.params, solver, key, cfg, start.state.y, member)
     blocks = cfg.blocks
     kept = None
