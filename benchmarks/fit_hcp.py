@@ -12,8 +12,8 @@ Balloon-Windkessel at the HCP TR). The 7 subjects are split: 4 to fit, 3 held ou
       noise-free linear-noise BOLD FC (`LinearNoiseFCLoss`, delays included);
     - `lnfc EC`: the same plus a positive gain on every structural connection
       (`LearnableWeights`, 6320 more parameters) with a penalty towards the structural weights;
-    - `multikey EC`: the EC fit continued on the simulated FC pooled over 4 noise keys
-      (`MultiKeyFCLoss`, common random numbers), `--multikey-steps` steps.
+    - `multikey EC`: the EC fit continued on the simulated FC pooled over `--multikey-keys`
+      noise keys (`MultiKeyFCLoss`, common random numbers), `--multikey-steps` steps.
 Every model is then re-simulated with 5 fresh keys for `--score-seconds` (600 s) and scored by
 `bmx.validate`: pooled FC r against the training subjects (fc_r) and the held-out subjects
 (heldout_r), per-run r, FCD KS and spectral distance against the held-out subjects.
@@ -22,7 +22,8 @@ The last line is `summary: fc_r=... heldout_r=... sweep_fc_r=... sweep_heldout_r
 sweep_s=...` for the best fit (chosen by in-sample r, never by held-out r) and the sweep; the
 r's there are of the FC pooled over the 5 fresh runs (the table also prints per-run means).
 
-Run: `.venv/bin/python benchmarks/fit_hcp.py [--steps 300] [--multikey-steps 10]`.
+Run: `.venv/bin/python benchmarks/fit_hcp.py [--steps 300] [--multikey-steps 4]
+[--multikey-keys 2]`.
 """
 
 import argparse
@@ -85,8 +86,8 @@ def fit_lnfc(net, target, steps, lr, *, ec: bool, lam: float):
     return res
 
 
-def fit_multikey(net, target, steps, lr, seconds, dt, transient, key):
-    loss = bmx.MultiKeyFCLoss(4, seconds * 1000.0, dt, transient,
+def fit_multikey(net, target, steps, lr, seconds, dt, transient, key, n_keys):
+    loss = bmx.MultiKeyFCLoss(n_keys, seconds * 1000.0, dt, transient,
                               bmx.BalloonWindkessel(period=720.0))
 
     def where(n):
@@ -102,7 +103,8 @@ def main():
     p.add_argument("--steps", type=int, default=300, help="Adam steps of the lnfc fits")
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--lam", type=float, default=0.01, help="EC penalty towards the SC")
-    p.add_argument("--multikey-steps", type=int, default=10)
+    p.add_argument("--multikey-steps", type=int, default=4)
+    p.add_argument("--multikey-keys", type=int, default=2)
     p.add_argument("--multikey-seconds", type=float, default=120.0)
     p.add_argument("--sweep-seconds", type=float, default=600.0)
     p.add_argument("--score-seconds", type=float, default=600.0)
@@ -153,7 +155,8 @@ def main():
     if args.multikey_steps:
         t0 = time.perf_counter()
         res_mk = fit_multikey(res_ec.best_model, train_fc, args.multikey_steps, 0.02,
-                              args.multikey_seconds, args.dt, transient, jax.random.key(5))
+                              args.multikey_seconds, args.dt, transient, jax.random.key(5),
+                              args.multikey_keys)
         score("multikey EC", res_mk.best_model, ec_s + time.perf_counter() - t0,
               f"pooled-key loss {res_mk.best_loss:.3f}")
 

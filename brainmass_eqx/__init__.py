@@ -31,6 +31,7 @@ from ._learn import (
     Positive as Positive,
     Readout as Readout,
     Scipy as Scipy,
+    SimulatedLoss as SimulatedLoss,
     StepInfo as StepInfo,
     SubjectSplit as SubjectSplit,
     Trainer as Trainer,

@@ -21,17 +21,30 @@ def test_datasets_lists_each_with_a_description(capsys):
 
 
 def test_demo_writes_plot_and_npz_and_matches_the_data(tmp_path, capsys):
+    """A short demo (20 fit steps, 40 s simulated): the fit raises the linear-noise FC
+    correlation above the unfitted network's, and the files hold what the text says."""
     assert main(["demo", "--out", str(tmp_path), "--duration", "40", "--transient", "10",
-                 "--no-progress"]) == 0
+                 "--fit-steps", "20", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "FC correlation with the group-average empirical FC" in out
+    assert "held-out subjects" in out and "linear-noise FC r" in out
     data = np.load(tmp_path / "hcp_demo.npz")
     assert data["bold"].shape == (41, 80)  # 30 s of BOLD at TR 0.72 s
-    np.testing.assert_allclose(data["fc_empirical"], bmx.datasets.load_dataset("hcp").group_fc)
-    # a coupled network reproduces part of the empirical FC structure
-    assert float(data["r"]) > 0.2
+    hcp = bmx.datasets.load_dataset("hcp")
+    np.testing.assert_allclose(data["fc_empirical"], np.mean(np.asarray(hcp.fc)[:4], axis=0),
+                               rtol=1e-6)
+    np.testing.assert_allclose(data["fc_heldout"], np.mean(np.asarray(hcp.fc)[4:], axis=0),
+                               rtol=1e-6)
+    assert float(data["r_linear_noise"]) > 0.75  # the unfitted start is about 0.69
+    assert float(data["r"]) > 0.2 and float(data["r_heldout"]) > 0.2
     png = (tmp_path / "hcp_demo.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_demo_without_a_fit_runs_the_hand_set_network(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--duration", "30", "--transient", "5",
+                 "--fit-steps", "0", "--no-progress"]) == 0
+    assert "fit:" not in capsys.readouterr().out
+    assert np.isnan(np.load(tmp_path / "hcp_demo.npz")["r_linear_noise"])
 
 
 def test_simulate_from_arguments_and_config(tmp_path, capsys):

@@ -189,3 +189,25 @@ def test_per_subject_loss_is_the_mean_of_each_subjects_loss(x64):
     assert np.all(np.isfinite(np.asarray(grad))) and float(jnp.max(jnp.abs(grad))) > 0
     with pytest.raises(ValueError, match="same subjects"):
         bmx.PerSubjectLoss(loss)(net, weights, targets[:2])
+
+
+def test_simulated_loss_averages_a_combined_objective_over_keys():
+    """FC + FCD + spectrum against a target signal, averaged over keys: equal to the mean of
+    the objective on separately simulated runs with the same split keys, and differentiable."""
+    net = _base(sigma=0.05)
+    monitor = bmx.TemporalAverage(on="x", period=20.0)
+    objective = bmx.objectives.weighted_sum(
+        (1.0, bmx.objectives.fc_corr()),
+        (0.5, bmx.objectives.fcd_wasserstein(20, 5)),
+        (0.5, bmx.objectives.psd_distance(20.0, log=False)))
+    target = bmx.simulate(net, 20_000.0, 0.5, key=jax.random.key(9),
+                          monitors={"b": monitor})["b"]
+    loss = bmx.SimulatedLoss(objective, 3, 20_000.0, 0.5, monitor=monitor)
+    key = jax.random.key(4)
+    expected = np.mean([float(objective(bmx.simulate(net, 20_000.0, 0.5, key=k,
+                                                     monitors={"b": monitor})["b"], target))
+                        for k in jax.random.split(key, 3)])
+    assert float(loss(net, target, key)) == pytest.approx(expected, rel=1e-4)
+    grad = jax.grad(lambda g: loss(eqx.tree_at(lambda n: n.coupling.log_gain, net, g), target,
+                                   key))(jnp.zeros((5, 5)))
+    assert np.all(np.isfinite(np.asarray(grad)))

@@ -17,6 +17,7 @@ from ._losses import (
     LinearNoiseFCLoss as LinearNoiseFCLoss,
     MultiKeyFCLoss as MultiKeyFCLoss,
     PerSubjectLoss as PerSubjectLoss,
+    SimulatedLoss as SimulatedLoss,
     check_linear_noise as check_linear_noise,
 )
 from ._method import AbstractFitMethod as AbstractFitMethod

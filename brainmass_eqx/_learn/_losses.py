@@ -112,6 +112,50 @@ class MultiKeyFCLoss(eqx.Module):
 
 
 @final
+class SimulatedLoss(eqx.Module):
+    r"""Any signal objective — FC, FCD, spectra, or their `objectives.weighted_sum` — between
+    the model's simulated BOLD and a target (normally the empirical BOLD `(time, N)`), averaged
+    over `n_keys` noise realisations split from the key it is called with (common random
+    numbers when the key is fixed): $\frac1K\sum_k \mathcal{O}(\text{BOLD}_k, \text{target})$.
+
+    For example FC, FCD and the BOLD spectrum together (the FCD by its Wasserstein distance,
+    which has useful gradients; KS for scoring):
+
+        objective = bmx.objectives.weighted_sum(
+            (1.0, bmx.objectives.fc_corr()),
+            (0.5, bmx.objectives.fcd_wasserstein(40, 4)),
+            (0.5, bmx.objectives.psd_distance(720.0, fmin=0.01, fmax=0.1, log=False)))
+
+    **Fields:** `objective`, `n_keys`, `duration`, `dt`, `transient` (ms), `monitor` (default
+    `BalloonWindkessel(period=720.0)`), further `simulate` options in `options`.
+    """
+
+    objective: AbstractObjective
+    n_keys: int = eqx.field(static=True)
+    duration: float = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+    transient: float = eqx.field(static=True, default=0.0)
+    monitor: AbstractMonitor | None = None
+    options: tuple[tuple[str, Any], ...] = eqx.field(
+        static=True, default=(), converter=lambda d: tuple(sorted(dict(d).items())))
+
+    def __check_init__(self):
+        if not (isinstance(self.n_keys, int) and self.n_keys >= 1):
+            raise ValueError(f"`n_keys` must be an int >= 1, got {self.n_keys!r}.")
+
+    def __call__(self, model: AbstractSystem, target: Array, key: PRNGKeyArray
+                 ) -> Float[Array, ""]:
+        monitor = BalloonWindkessel(period=720.0) if self.monitor is None else self.monitor
+
+        def one(k):
+            bold = simulate(model, self.duration, self.dt, key=k, transient=self.transient,
+                            monitors={"bold": monitor}, **dict(self.options))["bold"]
+            return self.objective(bold, target)
+
+        return jnp.mean(jax.vmap(one)(jax.random.split(key, self.n_keys)))
+
+
+@final
 class LinearNoiseCheck(eqx.Module):
     """Whether the linear-noise FC describes a model: the rightmost `growth` rate of its
     equilibrium (per ms; must be negative), and `fc_r`, the correlation of the linear-noise BOLD

@@ -1,6 +1,6 @@
 """The `brainmass-eqx` command line: `demo`, `models`, `datasets`, `simulate`, `fit`."""
 
-from ._commands import (
+from ._demo import (
     DEMO_A as DEMO_A,
     DEMO_COUPLING as DEMO_COUPLING,
     DEMO_SIGMA as DEMO_SIGMA,

@@ -4,7 +4,8 @@ and a one-line message, never a traceback."""
 import argparse
 from collections.abc import Sequence
 
-from ._commands import DEMO_COUPLING, _datasets, _demo, _fit, _models, _simulate
+from ._commands import _datasets, _fit, _models, _simulate
+from ._demo import DEMO_COUPLING, _demo
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -14,16 +15,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser(
-        "demo", help="whole-brain Hopf network on the hcp connectome: BOLD and FC vs data",
-        description="Simulate a delayed, noisy Hopf network on the bundled hcp connectome, "
-        "map it to BOLD (Balloon-Windkessel, TR 0.72 s), compare its FC with the empirical FC, "
-        "and write a figure and an .npz.")
+        "demo", help="fit a whole-brain Hopf network to hcp FC, simulate it, compare with data",
+        description="Fit a delayed, noisy Hopf network on the bundled hcp connectome to four "
+        "subjects' FC by the noise-free linear-noise BOLD FC (coupling, per-region bifurcation "
+        "parameters, a gain per connection), simulate the fitted model with fresh noise, map it "
+        "to BOLD (Balloon-Windkessel, TR 0.72 s), compare its FC with the training and the "
+        "three held-out subjects' FC, and write a figure and an .npz.")
     demo.add_argument("--out", default="brainmass_eqx_demo", help="output folder (created)")
-    demo.add_argument("--duration", type=float, default=90.0, help="simulated time, s")
+    demo.add_argument("--fit-steps", type=int, default=100,
+                      help="Adam steps of the fit (0: no fit, the hand-set network)")
+    demo.add_argument("--duration", type=float, default=300.0, help="simulated time, s")
     demo.add_argument("--transient", type=float, default=15.0, help="discarded warm-up, s")
     demo.add_argument("--dt", type=float, default=1.0, help="step, ms")
     demo.add_argument("--coupling", type=float, default=DEMO_COUPLING,
-                      help="global coupling k, per ms")
+                      help="global coupling k, per ms, of the unfitted network (--fit-steps 0)")
     demo.add_argument("--seed", type=int, default=0, help="noise seed")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
