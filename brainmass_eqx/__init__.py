@@ -37,6 +37,7 @@ from ._learn import (
     Trainer as Trainer,
     TrainResult as TrainResult,
     Unconstrained as Unconstrained,
+    ValidationReport as ValidationReport,
     check_linear_noise as check_linear_noise,
     constrain as constrain,
     fit as fit,

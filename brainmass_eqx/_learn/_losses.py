@@ -19,6 +19,19 @@ from ..metrics import matrix_correlation
 from ..objectives import AbstractObjective, fc_corr
 
 
+def _over_keys(fn, model: AbstractSystem, key: PRNGKeyArray, n_keys: int, duration: float,
+               dt: float, transient: float, monitor: AbstractMonitor | None,
+               options: tuple) -> Array:
+    """`fn(bold)` of `n_keys` simulations split from `key`, stacked (one vmap)."""
+    monitor = BalloonWindkessel(period=720.0) if monitor is None else monitor
+
+    def one(k):
+        return fn(simulate(model, duration, dt, key=k, transient=transient,
+                           monitors={"bold": monitor}, **dict(options))["bold"])
+
+    return jax.vmap(one)(jax.random.split(key, n_keys))
+
+
 def _fc_objective(objective: AbstractObjective | None) -> AbstractObjective:
     if objective is None:
         return fc_corr(precomputed_target=True, precomputed_prediction=True)
@@ -95,16 +108,14 @@ class MultiKeyFCLoss(eqx.Module):
 
     def fc(self, model: AbstractSystem, key: PRNGKeyArray) -> Float[Array, "nodes nodes"]:
         """The FC of the BOLD pooled over `n_keys` runs split from `key`."""
-        monitor = BalloonWindkessel(period=720.0) if self.monitor is None else self.monitor
 
-        def covariance(key):
-            bold = simulate(model, self.duration, self.dt, key=key, transient=self.transient,
-                            monitors={"bold": monitor}, **dict(self.options))["bold"]
+        def covariance(bold):
             z = bold - jnp.mean(bold, axis=0, keepdims=True)
             return z.T @ z / z.shape[0]
 
-        keys = jax.random.split(key, self.n_keys)
-        return corr_from_cov(jnp.mean(jax.vmap(covariance)(keys), axis=0))
+        covs = _over_keys(covariance, model, key, self.n_keys, self.duration, self.dt,
+                          self.transient, self.monitor, self.options)
+        return corr_from_cov(jnp.mean(covs, axis=0))
 
     def __call__(self, model: AbstractSystem, target: Float[Array, "nodes nodes"],
                  key: PRNGKeyArray) -> Float[Array, ""]:
@@ -145,14 +156,9 @@ class SimulatedLoss(eqx.Module):
 
     def __call__(self, model: AbstractSystem, target: Array, key: PRNGKeyArray
                  ) -> Float[Array, ""]:
-        monitor = BalloonWindkessel(period=720.0) if self.monitor is None else self.monitor
-
-        def one(k):
-            bold = simulate(model, self.duration, self.dt, key=k, transient=self.transient,
-                            monitors={"bold": monitor}, **dict(self.options))["bold"]
-            return self.objective(bold, target)
-
-        return jnp.mean(jax.vmap(one)(jax.random.split(key, self.n_keys)))
+        return jnp.mean(_over_keys(lambda bold: self.objective(bold, target), model, key,
+                                   self.n_keys, self.duration, self.dt, self.transient,
+                                   self.monitor, self.options))
 
 
 @final
