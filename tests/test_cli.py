@@ -20,6 +20,7 @@ def test_datasets_lists_each_with_a_description(capsys):
         assert name in out
 
 
+@pytest.mark.slow
 def test_demo_writes_plot_and_npz_and_matches_the_data(tmp_path, capsys):
     """A short demo (20 fit steps, 40 s simulated): the fit raises the linear-noise FC
     correlation above the unfitted network's, and the files hold what the text says."""

@@ -172,6 +172,7 @@ def test_validate_scores_fresh_runs_against_train_and_held_out_subjects():
     assert "held-out FC" in report.table()
 
 
+@pytest.mark.slow
 def test_per_subject_loss_is_the_mean_of_each_subjects_loss(x64):
     net = _base()
     rng = np.random.default_rng(2)
@@ -191,6 +192,7 @@ def test_per_subject_loss_is_the_mean_of_each_subjects_loss(x64):
         bmx.PerSubjectLoss(loss)(net, weights, targets[:2])
 
 
+@pytest.mark.slow
 def test_simulated_loss_averages_a_combined_objective_over_keys():
     """FC + FCD + spectrum against a target signal, averaged over keys: equal to the mean of
     the objective on separately simulated runs with the same split keys, and differentiable."""
