@@ -1,7 +1,7 @@
 """The bottom layer: type aliases, units and the parameter field, the whole-steps check and
 small statistics. Imports nothing else of the package."""
 
-from ._stats import corr_from_cov as corr_from_cov
+from ._stats import corr_from_cov as corr_from_cov, covariance as covariance
 from ._steps import whole_steps as whole_steps
 from ._types import Inputs as Inputs, RealScalarLike as RealScalarLike, State as State
 from ._units import (

@@ -4,6 +4,13 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 
+def covariance(x: Float[Array, "time n"]) -> Float[Array, "n n"]:
+    """The covariance of the columns of `x` about their means, normalised by the number of
+    samples (time is axis 0)."""
+    xc = x - jnp.mean(x, axis=0, keepdims=True)
+    return xc.T @ xc / x.shape[0]
+
+
 def corr_from_cov(cov: Float[Array, "n n"]) -> Float[Array, "n n"]:
     """Correlation matrix from a covariance: symmetric and with a unit diagonal by
     construction, values clipped to [-1, 1], and a zero-variance variable uncorrelated with

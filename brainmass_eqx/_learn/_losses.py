@@ -2,6 +2,7 @@ r"""Fitting losses on whole models that do not drown in sampling noise: the line
 (no simulation at all) and the simulated FC averaged over a batch of noise keys (common random
 numbers), each `loss(model, target_fc) -> scalar` for [`brainmass_eqx.fit`][]."""
 
+import dataclasses
 from typing import Any, final
 
 import equinox as eqx
@@ -9,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._core._stats import corr_from_cov
+from .._core._stats import corr_from_cov, covariance
 from .._core._types import State
 from .._models import AbstractSystem
 from .._monitors import AbstractMonitor, BalloonWindkessel
@@ -108,11 +109,6 @@ class MultiKeyFCLoss(eqx.Module):
 
     def fc(self, model: AbstractSystem, key: PRNGKeyArray) -> Float[Array, "nodes nodes"]:
         """The FC of the BOLD pooled over `n_keys` runs split from `key`."""
-
-        def covariance(bold):
-            z = bold - jnp.mean(bold, axis=0, keepdims=True)
-            return z.T @ z / z.shape[0]
-
         covs = _over_keys(covariance, model, key, self.n_keys, self.duration, self.dt,
                           self.transient, self.monitor, self.options)
         return corr_from_cov(jnp.mean(covs, axis=0))
@@ -186,6 +182,7 @@ def check_linear_noise(model: AbstractSystem, key: PRNGKeyArray, *, duration: fl
     to resolve the FC)."""
     loss = LinearNoiseFCLoss() if loss is None else loss
     y = fixed_point(model).state if loss.state is None else loss.state
+    loss = dataclasses.replace(loss, state=y)  # the equilibrium is found once
     growth = float(jnp.max(jnp.real(eigenvalues(model, y, n=2).values)))
     monitor = loss.monitor if loss.monitor is not None else BalloonWindkessel(on=loss.on,
                                                                               period=720.0)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
-from .._core._stats import corr_from_cov
+from .._core._stats import corr_from_cov, covariance
 from .._models import AbstractSystem
 from .._monitors import AbstractMonitor, BalloonWindkessel
 from .._solve import simulate
@@ -118,7 +118,7 @@ def validate(model: AbstractSystem, data: Any, split: SubjectSplit, key: PRNGKey
         raise ValueError(f"the validation runs give {bolds[0].shape[0]} BOLD frames, fewer than "
                          f"two FCD windows of `fcd_window`={fcd_window}: raise `duration` "
                          "(600 s is usual) or lower `fcd_window`.")
-    covs = [jnp.cov(b.T) for b in bolds]
+    covs = [covariance(b) for b in bolds]
     pooled = corr_from_cov(jnp.mean(jnp.stack(covs), axis=0))
     runs = [corr_from_cov(c) for c in covs]
     psd = psd_distance(data.tr, nperseg=min(256, bolds[0].shape[0]), fmin=psd_band[0],

@@ -46,12 +46,16 @@ class PeriodicOrbit(eqx.Module):
 
     state: State
     period: Float[Array, ""]
-    amplitude: State
     maxima: State
     minima: State
     multipliers: Complex[Array, " d"]
     converged: Bool[Array, ""]
     residual: Float[Array, ""]
+
+    @property
+    def amplitude(self) -> State:
+        """Half of each state's peak-to-peak range over the period."""
+        return _half_range(self.maxima, self.minima)
 
     @property
     def frequency(self) -> Float[Array, ""]:
@@ -61,9 +65,7 @@ class PeriodicOrbit(eqx.Module):
     @property
     def stable(self) -> Bool[Array, ""]:
         """Every multiplier but the trivial one (the closest to 1) inside the unit circle."""
-        trivial = jnp.argmin(jnp.abs(self.multipliers - 1))
-        others = jnp.abs(self.multipliers).at[trivial].set(0.0)
-        return jnp.all(others < 1)
+        return _floquet_stable(self.multipliers)
 
 
 @final
@@ -75,14 +77,32 @@ class CycleBranch(eqx.Module):
 
     params: Float[Array, " points"]
     periods: Float[Array, " points"]
-    amplitudes: State
     maxima: State
     minima: State
     multipliers: Complex[Array, "points d"]
-    stable: Bool[Array, " points"]
     states: State
     complete: bool = eqx.field(static=True, default=True)
     message: str = eqx.field(static=True, default="")
+
+    @property
+    def amplitudes(self) -> State:
+        """Half of each state's peak-to-peak range over each cycle."""
+        return _half_range(self.maxima, self.minima)
+
+    @property
+    def stable(self) -> Bool[Array, " points"]:
+        """Whether each cycle is stable (see `PeriodicOrbit.stable`)."""
+        return jax.vmap(_floquet_stable)(self.multipliers)
+
+
+def _half_range(maxima: State, minima: State) -> State:
+    return {k: (maxima[k] - minima[k]) / 2 for k in maxima}
+
+
+def _floquet_stable(multipliers: Array) -> Bool[Array, ""]:
+    """All multipliers but the trivial one (the closest to 1) inside the unit circle."""
+    trivial = jnp.argmin(jnp.abs(multipliers - 1))
+    return jnp.all(jnp.abs(multipliers).at[trivial].set(0.0) < 1)
 
 
 def _check_system(system: AbstractSystem) -> None:
@@ -121,9 +141,9 @@ def _tolerance(dtype: Any) -> float:
 
 @eqx.filter_jit
 def _describe(flow: _Flow, layout: StateLayout, v0: Array, period: Array, args: Any,
-              samples: int = 1024) -> tuple[State, State, State, Array, Array]:
-    """Amplitudes, maxima, minima, Floquet multipliers and the closing residual of the cycle
-    through `v0`."""
+              samples: int = 1024) -> tuple[State, State, Array, Array]:
+    """Maxima, minima, Floquet multipliers and the closing residual of the cycle through
+    `v0`."""
     ts = jnp.linspace(0.0, 1.0, samples, dtype=v0.dtype)
     orbit = flow(v0, period, args, ts)
     top, bottom = jnp.max(orbit, axis=0), jnp.min(orbit, axis=0)
@@ -131,8 +151,7 @@ def _describe(flow: _Flow, layout: StateLayout, v0: Array, period: Array, args: 
     multipliers = jnp.linalg.eigvals(monodromy)
     multipliers = multipliers[jnp.argsort(-jnp.abs(multipliers))]
     residual = jnp.max(jnp.abs(orbit[-1] - v0))
-    return (layout.unflatten((top - bottom) / 2), layout.unflatten(top),
-            layout.unflatten(bottom), multipliers, residual)
+    return layout.unflatten(top), layout.unflatten(bottom), multipliers, residual
 
 
 def _flat_field(system: AbstractSystem):
@@ -162,7 +181,8 @@ def periodic_orbit(system: AbstractSystem, y0: State, period: float, *, inputs: 
         raise ValueError(f"`y0` lacks the states {sorted(missing)} of {type(system).__name__}.")
     dtype = jnp.result_type(*jax.tree.leaves(y0), system.dtype)
     layout, field = _flat_field(system)
-    flow = _Flow(field, _tolerance(dtype))
+    rtol = _tolerance(dtype)
+    flow = _Flow(field, rtol)
     guess = layout.flatten({k: jnp.asarray(y0[k], dtype) for k in layout.names})
     args = (system, constant_inputs(system, inputs, layout.shape, dtype))
     normal = field(guess, args)
@@ -175,15 +195,14 @@ def periodic_orbit(system: AbstractSystem, y0: State, period: float, *, inputs: 
         return jnp.concatenate([flow(v, tau, args) - v, jnp.dot(normal, v - guess)[None]])
 
     x0 = jnp.concatenate([guess, jnp.ones(1, dtype)])
-    rtol = _tolerance(dtype)
     sol = optx.root_find(shooting, optx.Newton(rtol=rtol, atol=rtol), x0, args,
                          max_steps=max_steps, throw=False)
     v, tau = sol.value[:-1], sol.value[-1] * scale
-    amplitude, maxima, minima, multipliers, residual = _describe(flow, layout, v, tau, args)
+    maxima, minima, multipliers, residual = _describe(flow, layout, v, tau, args)
     converged = ((sol.result == optx.RESULTS.successful) & jnp.isfinite(residual)
                  & (residual <= 1e3 * rtol * (1 + jnp.max(jnp.abs(v)))) & (tau > 0))
-    return PeriodicOrbit(layout.unflatten(v), tau, amplitude, maxima, minima, multipliers,
-                         converged, residual)
+    return PeriodicOrbit(layout.unflatten(v), tau, maxima, minima, multipliers, converged,
+                         residual)
 
 
 def cycle_continuation(system: AbstractSystem, where: Callable[[Any], Any] | Drive,
@@ -245,10 +264,6 @@ def cycle_continuation(system: AbstractSystem, where: Callable[[Any], Any] | Dri
     described = [_describe(flow, layout, x[:-2], x[-2] * period0, setting(x[-1]))
                  for x in points]
     xs = jnp.stack(points)
-    amplitudes, maxima, minima, multipliers, _ = jax.tree.map(lambda *a: jnp.stack(a),
-                                                             *described)
-    orbits = [PeriodicOrbit(layout.unflatten(x[:-2]), x[-2] * period0, *d[:4],
-                            jnp.asarray(True), d[4]) for x, d in zip(points, described)]
-    return CycleBranch(xs[:, -1], xs[:, -2] * period0, amplitudes, maxima, minima,
-                       multipliers, jnp.asarray([bool(o.stable) for o in orbits]),
+    maxima, minima, multipliers, _ = jax.tree.map(lambda *a: jnp.stack(a), *described)
+    return CycleBranch(xs[:, -1], xs[:, -2] * period0, maxima, minima, multipliers,
                        jax.vmap(layout.unflatten)(xs[:, :-2]), path.complete, path.message)

@@ -153,13 +153,19 @@ def _fit(args: argparse.Namespace) -> int:
     paths = list(f.get("parameters") or [])
     if not paths:
         raise ValueError("[fit] parameters = [\"coupling.k\", ...] (dotted paths) is required.")
-    if f.get("effective_connectivity", False):
+    ec = bool(f.get("effective_connectivity", False))
+
+    def rename(path):
+        """A coupling parameter's path once the coupling is wrapped in `LearnableWeights`."""
+        return path.replace("coupling.", "coupling.coupling.", 1) if (
+            ec and path.startswith("coupling.")) else path
+
+    if ec:
         if not isinstance(model, bmx.Network):
             raise ValueError("[fit] effective_connectivity needs a [network].")
         model = eqx.tree_at(lambda m: m.coupling, model,
                             bmx.LearnableWeights(model.coupling, n_regions=model.n_regions))
-        paths = [p.replace("coupling.", "coupling.coupling.", 1) if p.startswith("coupling.")
-                 else p for p in paths] + ["coupling.log_gain"]
+        paths = [rename(p) for p in paths] + ["coupling.log_gain"]
 
     def get(m, path):
         try:
@@ -175,9 +181,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     named = {"positive": bmx.Positive(), "negative": bmx.Negative()}
     constraints = []
-    given = {k.replace("coupling.", "coupling.coupling.", 1)
-             if f.get("effective_connectivity", False) and k.startswith("coupling.") else k: v
-             for k, v in f.get("constraints", {}).items()}
+    given = {rename(k): v for k, v in f.get("constraints", {}).items()}
     for p in paths:
         spec = given.get(p)
         if spec is None:

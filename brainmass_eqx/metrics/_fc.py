@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._core._stats import corr_from_cov as _corr_from_cov
+from .._core._stats import corr_from_cov as _corr_from_cov, covariance as _covariance
 from .._core._steps import whole_steps
 from .._core._units import to_ms
 
@@ -36,10 +36,7 @@ def fc(x: Float[Array, "time nodes"]) -> Float[Array, "nodes nodes"]:
     zero correlation with the others (finite gradients); a region whose signal holds a NaN or
     inf has NaN correlations (NaN in, NaN out). Time is axis 0.
     """
-    x = _as_timeseries(x, "x")
-    xc = x - jnp.mean(x, axis=0, keepdims=True)
-    cov = xc.T @ xc / x.shape[0]
-    return _corr_from_cov(cov)
+    return _corr_from_cov(_covariance(_as_timeseries(x, "x")))
 
 
 def upper_triangle(m: Float[Array, "n n"], k: int = 1) -> Float[Array, " pairs"]:
