@@ -213,3 +213,16 @@ def test_simulated_loss_averages_a_combined_objective_over_keys():
     grad = jax.grad(lambda g: loss(eqx.tree_at(lambda n: n.coupling.log_gain, net, g), target,
                                    key))(jnp.zeros((5, 5)))
     assert np.all(np.isfinite(np.asarray(grad)))
+
+
+@pytest.mark.slow
+def test_check_linear_noise_confirms_a_stable_weakly_noisy_model():
+    """The chain of Hopf nodes 50 ms from their bifurcation: the check reports the rightmost
+    growth rate of the analysis and a simulated BOLD FC that agrees with the linear-noise one."""
+    net = _ec_network(jnp.asarray([0.6, -0.4, 0.3, -0.2, 0.5]))
+    check = bmx.check_linear_noise(net, jax.random.key(0), duration=300_000.0,
+                                   transient=10_000.0,
+                                   loss=bmx.LinearNoiseFCLoss(state=REST))
+    expected = float(jnp.real(bmx.analysis.eigenvalues(net, REST).rightmost))
+    assert check.growth == pytest.approx(expected, rel=1e-5) and check.growth < 0
+    assert check.fc_r > 0.9 and check.valid
