@@ -173,8 +173,9 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  "key=lambda b: b.param)\n"
                  "    cycles = analysis.cycle_continuation(jr, lambda m: m.p, top, 120.0, "
                  "steps=25)\n"
-                 "fig, ax = bmx.viz.plot_bifurcation_diagram(branch, of='y1', cycles=cycles,\n"
-                 "                                           xlabel='p (Hz)', "
+                 "    fig, ax = bmx.viz.plot_bifurcation_diagram(branch, of='y1', "
+                 "cycles=cycles,\n"
+                 "                                               xlabel='p (Hz)', "
                  "title='Jansen-Rit')\n"
                  "[(b.kind, round(b.param, 2), round(b.frequency, 2)) for b in "
                  "branch.bifurcations]"),
