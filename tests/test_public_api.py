@@ -118,6 +118,7 @@ EXPECTED = {
     "metrics",
     "analysis",
     "datasets",
+    "inference",
     "viz",
     "objectives",
 }

@@ -1,0 +1,207 @@
+"""`simulate_bank`: prior draws run through a simulator in compiled, vmapped batches, written to
+disk in chunks, resumable, with per-index keys and failures counted (never silently kept)."""
+
+import json
+import os
+import pathlib
+import warnings
+from collections.abc import Callable
+from typing import Any, final
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from ._priors import JointPrior, as_joint
+
+
+_FORMAT = 1
+#: theta i is drawn with `fold_in(fold_in(key, THETA_STREAM), i)`; simulation i runs with
+#: `fold_in(key, i)`.
+THETA_STREAM = 2**32 - 1
+
+
+@final
+class Bank(eqx.Module):
+    """A simulation bank: the parameters `theta` `(n, dim)` and simulator outputs `x`
+    `(n, *features)` of the simulations that finished (finite), with their draw `index`; the
+    failed draws (any non-finite output) are kept apart in `failed_theta` / `failed_index`."""
+
+    theta: Float[np.ndarray, " n dim"]
+    x: Float[np.ndarray, " n *features"]
+    index: Int[np.ndarray, " n"]
+    failed_theta: Float[np.ndarray, " n_failed dim"]
+    failed_index: Int[np.ndarray, " n_failed"]
+
+    @property
+    def n(self) -> int:
+        return int(self.theta.shape[0])
+
+    @property
+    def n_failed(self) -> int:
+        return int(self.failed_theta.shape[0])
+
+    def __len__(self) -> int:
+        return self.n
+
+    def subset(self, rows: Any) -> "Bank":
+        """The bank restricted to `rows` (an index array or a boolean mask) of the finished
+        simulations; the failures are kept."""
+        rows = np.asarray(rows)
+        return Bank(self.theta[rows], self.x[rows], self.index[rows], self.failed_theta,
+                    self.failed_index)
+
+    def split(self, fraction: float, key: PRNGKeyArray) -> tuple["Bank", "Bank"]:
+        """A random `(1 - fraction, fraction)` split, e.g. a held-out bank for diagnostics."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"`fraction` must be in (0, 1), got {fraction}.")
+        order = np.asarray(jax.random.permutation(key, self.n))
+        cut = self.n - max(1, int(round(fraction * self.n)))
+        return self.subset(np.sort(order[:cut])), self.subset(np.sort(order[cut:]))
+
+    @staticmethod
+    def concatenate(banks: "list[Bank]") -> "Bank":
+        return Bank(*(np.concatenate([getattr(b, f) for b in banks]) for f in
+                      ("theta", "x", "index", "failed_theta", "failed_index")))
+
+
+def _key_data(key: PRNGKeyArray) -> list[int]:
+    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
+        try:
+            key = jax.random.wrap_key_data(jnp.asarray(key, dtype=jnp.uint32))
+        except Exception as e:
+            raise TypeError(f"`key` must be a JAX PRNG key (jax.random.key(0)), got {key!r}.") \
+                from e
+    return np.asarray(jax.random.key_data(key)).ravel().tolist()
+
+
+def _typed_key(key: PRNGKeyArray) -> PRNGKeyArray:
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    return jax.random.wrap_key_data(jnp.asarray(key, dtype=jnp.uint32))
+
+
+@eqx.filter_jit
+def _run_batch(simulator: Callable, prior: JointPrior, given: bool, idx: Array,
+               key: PRNGKeyArray, theta: Array) -> tuple[Array, Array]:
+    # module level, the simulator static by identity: a second bank with the same simulator
+    # and shapes compiles nothing
+    def one(i, theta):
+        if not given:
+            theta = prior.sample(jax.random.fold_in(jax.random.fold_in(key, THETA_STREAM), i))
+        return theta, jnp.asarray(simulator(theta, jax.random.fold_in(key, i)))
+
+    return jax.vmap(one)(idx, theta)
+
+
+def _chunk_path(root: pathlib.Path, start: int) -> pathlib.Path:
+    return root / f"chunk-{start:09d}.npz"
+
+
+def _write_chunk(path: pathlib.Path, **arrays: np.ndarray) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)  # atomic: an interrupted write leaves no half chunk
+
+
+def _open_store(path: Any, meta: dict) -> pathlib.Path:
+    root = pathlib.Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    meta_file = root / "bank.json"
+    if meta_file.exists():
+        old = json.loads(meta_file.read_text())
+        if old != meta:
+            diff = {k: (old.get(k), v) for k, v in meta.items() if old.get(k) != v}
+            raise ValueError(f"`path` {root} holds a bank made with other settings {diff} "
+                             "(stored, requested): pass another `path` or delete it to start "
+                             "afresh.")
+    else:
+        meta_file.write_text(json.dumps(meta))
+    return root
+
+
+def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any, n: int,
+                  key: PRNGKeyArray, *, batch_size: int = 256, path: Any = None,
+                  theta: Any = None, progress: bool = True) -> Bank:
+    r"""Draw `n` parameter vectors from `prior` and simulate each: `x_i = simulator(theta_i,
+    fold_in(key, i))`, in compiled batches of `batch_size` (`jax.vmap` of `simulator`).
+
+    **Arguments:**
+
+    - `simulator`: `simulator(theta, key) -> x`, with `theta` a `(prior.dim,)` vector;
+      typically `prior.apply(model, theta)`, `simulate`, then a summary. It must be jittable
+      and vmappable (every `bmx.simulate` is).
+    - `prior`: a [`brainmass_eqx.inference.JointPrior`][] (or a single prior).
+    - `n`: number of simulations; `key`: a JAX key.
+    - `batch_size`: simulations per compiled batch (memory); results do not depend on it.
+    - `path`: a folder to write each batch to (`chunk-*.npz`, atomically, and `bank.json`
+      with the settings). Calling again with the same settings skips the batches already on
+      disk, so an interrupted bank resumes where it stopped and equals one run straight
+      through; other settings in the same folder raise a `ValueError`.
+    - `theta`: `(n, dim)` parameters to simulate instead of prior draws (e.g. a truncated
+      proposal).
+    - `progress`: show a tqdm bar.
+
+    Draw $i$ takes $\theta_i$ from `fold_in(fold_in(key, 2**32 - 1), i)` and simulates with
+    `fold_in(key, i)`: a bank is reproducible from its key and independent of `batch_size`.
+    A simulation whose output (or parameters) holds any non-finite value is a failure: it is
+    left out of `theta`/`x`, recorded in `failed_theta`/`failed_index`, and counted in a
+    warning.
+    """
+    from tqdm.auto import tqdm
+
+    prior = as_joint(prior)
+    if not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"`n` must be a positive integer, got {n!r}.")
+    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    kd = _key_data(key)
+    key = _typed_key(key)
+    given = theta is not None
+    if given:
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (n, prior.dim):
+            raise ValueError(f"`theta` must have shape (n, dim) = ({n}, {prior.dim}), got "
+                             f"{theta.shape}.")
+    root = None
+    if path is not None:
+        meta = {"format": _FORMAT, "n": int(n), "batch_size": int(batch_size), "key": kd,
+                "dim": prior.dim, "labels": list(prior.labels), "given_theta": given}
+        root = _open_store(path, meta)
+    dtype = jnp.zeros(()).dtype
+    chunks = []
+    starts = range(0, n, batch_size)
+    for start in tqdm(starts, desc="bank", disable=not progress, leave=False):
+        stop = min(start + batch_size, n)
+        file = None if root is None else _chunk_path(root, start)
+        if file is not None and file.exists():
+            with np.load(file) as z:
+                chunks.append({k: z[k] for k in z.files})
+            continue
+        idx = np.arange(start, stop)
+        # pad the last batch to `batch_size` so every batch reuses one compiled program
+        pad = np.concatenate([idx, np.full(batch_size - idx.size, idx[-1])])
+        th = (jnp.asarray(theta[pad], dtype) if given
+              else jnp.zeros((batch_size, prior.dim), dtype))
+        th, x = _run_batch(simulator, prior, given, jnp.asarray(pad, jnp.uint32), key, th)
+        th, x = np.asarray(th)[: idx.size], np.asarray(x)[: idx.size]
+        ok = (np.isfinite(x.reshape(idx.size, -1)).all(axis=1)
+              & np.isfinite(th).all(axis=1))
+        chunk = {"index": idx, "theta": th, "x": x, "ok": ok}
+        if file is not None:
+            _write_chunk(file, **chunk)
+        chunks.append(chunk)
+    cat = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    ok = cat["ok"].astype(bool)
+    bank = Bank(cat["theta"][ok], cat["x"][ok], cat["index"][ok], cat["theta"][~ok],
+                cat["index"][~ok])
+    if bank.n_failed:
+        warnings.warn(f"simulate_bank: {bank.n_failed} of {n} simulations gave non-finite "
+                      f"output and are left out (see `Bank.failed_theta`).", RuntimeWarning,
+                      stacklevel=2)
+    if bank.n == 0:
+        raise RuntimeError(f"simulate_bank: all {n} simulations failed (non-finite output); "
+                           "check the simulator and the prior's range.")
+    return bank
