@@ -232,3 +232,27 @@ def test_moments_and_synchrony():
     phases = 2 * np.pi * rng.uniform(size=(2000, 200))  # incoherent: R ~ 1/sqrt(N)
     s = inf.synchrony(jnp.asarray(phases), phases=True)
     assert float(s[0]) < 3 / np.sqrt(200)
+
+
+def test_bank_of_failing_solves_counts_them_with_throw_false_and_explains_otherwise():
+    """A Hopf node whose explicit steps blow up for large `a`: with
+    `throw=False` the failed solves become non-finite output and are counted; with the
+    default the bank stops with a message pointing at `throw=False`."""
+    node = bmx.Hopf(a=0.0, omega=0.0)
+    prior = inf.JointPrior([inf.Uniform(0.0, 800.0)], where=lambda m: m.a)
+
+    def make(throw):
+        def sim(theta, key):
+            s = bmx.simulate(prior.apply(node, theta), 20.0, 0.1, monitors=["x"], throw=throw)
+            return s["x"][-1]
+
+        return sim
+
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        bank = inf.simulate_bank(make(False), prior, 64, jax.random.key(0), batch_size=32,
+                                 progress=False)
+    assert bank.n_failed > 0 and bank.n > 0
+    assert bank.failed_theta.min() > bank.theta.min()  # the large-a draws fail
+    with pytest.raises(RuntimeError, match="throw=False"):
+        inf.simulate_bank(make(True), prior, 64, jax.random.key(0), batch_size=32,
+                          progress=False)

@@ -83,3 +83,28 @@ def test_bifurcation_and_spectrum_plots(x64):
     assert ax.lines[-1].get_xdata().shape == (2,)
     with pytest.raises(ValueError, match="`of`"):
         bmx.viz.plot_bifurcation_diagram(branch, of="zz")
+
+
+def test_inference_plots_render():
+    from brainmass_eqx import inference as inf
+
+    rng = np.random.default_rng(0)
+    samples = rng.multivariate_normal([0, 1, 2], np.eye(3) * 0.2, 2000)
+    fig, axes = viz.plot_corner(samples, labels=["k", "sigma", "a"], truths=[0, 1, 2],
+                                reference=rng.multivariate_normal([0, 1, 2], np.eye(3) * 0.2,
+                                                                  2000))
+    assert axes.shape == (3, 3)
+    _png(fig)
+    ranks = rng.integers(0, 101, size=(300, 2))
+    sbc = inf.SBCResult(ranks, 100, np.ones(2), 10)
+    fig, axes = viz.plot_sbc_ranks(sbc, labels=["a", "b"])
+    _png(fig)
+    f = rng.uniform(size=300)
+    alpha = np.linspace(0, 1, 21)
+    tarp = inf.TARPResult(alpha, np.mean(f[:, None] < alpha, axis=0), f, 0.5)
+    fig, ax = viz.plot_coverage(tarp)
+    _png(fig)
+    with pytest.raises(ValueError, match="n_samples, dim"):
+        viz.plot_corner(np.zeros(5))
+    with pytest.raises(TypeError, match="SBCResult"):
+        viz.plot_sbc_ranks(np.zeros(3))

@@ -131,8 +131,9 @@ def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any,
     **Arguments:**
 
     - `simulator`: `simulator(theta, key) -> x`, with `theta` a `(prior.dim,)` vector;
-      typically `prior.apply(model, theta)`, `simulate`, then a summary. It must be jittable
-      and vmappable (every `bmx.simulate` is).
+      typically `prior.apply(model, theta)`, `simulate(..., throw=False)`, then a summary.
+      It must be jittable and vmappable (every `bmx.simulate` is); `throw=False` turns a
+      failed solve into non-finite output instead of an error for the whole batch.
     - `prior`: a [`brainmass_eqx.inference.JointPrior`][] (or a single prior).
     - `n`: number of simulations; `key`: a JAX key.
     - `batch_size`: simulations per compiled batch (memory); results do not depend on it.
@@ -185,7 +186,14 @@ def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any,
         pad = np.concatenate([idx, np.full(batch_size - idx.size, idx[-1])])
         th = (jnp.asarray(theta[pad], dtype) if given
               else jnp.zeros((batch_size, prior.dim), dtype))
-        th, x = _run_batch(simulator, prior, given, jnp.asarray(pad, jnp.uint32), key, th)
+        try:
+            th, x = _run_batch(simulator, prior, given, jnp.asarray(pad, jnp.uint32), key, th)
+        except eqx.EquinoxRuntimeError as e:
+            raise RuntimeError(
+                f"simulate_bank: a simulation in draws {start}-{stop - 1} raised instead of "
+                "returning NaN; pass `throw=False` to `bmx.simulate` inside the simulator so "
+                "that failed solves become non-finite outputs, which the bank counts and "
+                "leaves out.") from e
         th, x = np.asarray(th)[: idx.size], np.asarray(x)[: idx.size]
         ok = (np.isfinite(x.reshape(idx.size, -1)).all(axis=1)
               & np.isfinite(th).all(axis=1))

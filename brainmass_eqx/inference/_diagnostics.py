@@ -105,35 +105,41 @@ def tarp(posterior: Posterior, bank: Bank, key: PRNGKeyArray, *, n_samples: int 
 
 @final
 class PosteriorPredictive(eqx.Module):
-    """Posterior predictive check: `x` holds simulations at posterior draws `theta` given
-    `x_obs`; `quantile` is, per feature, the fraction of predictions below the observation
-    (near 0 or 1: the model cannot reproduce that feature) and `z` the observation's
-    standardised distance from the predictive mean."""
+    """Posterior predictive check: `x` holds simulations at posterior draws `theta`;
+    `observed` is what they are compared with. `quantile` is, per feature, the fraction of
+    predictions below the observation (near 0 or 1: the model cannot reproduce that feature)
+    and `z` the observation's standardised distance from the predictive mean."""
 
     theta: Float[np.ndarray, " n dim"]
     x: Float[np.ndarray, " n *features"]
-    x_obs: Float[np.ndarray, " *features"]
+    observed: Float[np.ndarray, " *features"]
     n_failed: int
 
     @property
     def quantile(self) -> np.ndarray:
-        return np.mean(self.x < self.x_obs[None], axis=0)
+        return np.mean(self.x < self.observed[None], axis=0)
 
     @property
     def z(self) -> np.ndarray:
-        return (self.x_obs - self.x.mean(0)) / self.x.std(0)
+        return (self.observed - self.x.mean(0)) / self.x.std(0)
 
 
 def posterior_predictive(posterior: Posterior, simulator: Callable, x_obs: Any, n: int,
-                         key: PRNGKeyArray, *, batch_size: int = 256,
+                         key: PRNGKeyArray, *, observed: Any = None, batch_size: int = 256,
                          progress: bool = False) -> PosteriorPredictive:
-    """Simulate `n` posterior draws given `x_obs` (`simulator(theta, key) -> x`, as for the
-    bank) and compare them with the observation."""
+    """Simulate `n` posterior draws given `x_obs` with `simulator(theta, key) -> x` (the
+    bank's simulator, or one returning other features, e.g. a whole FC matrix) and compare
+    them with `observed` (default `x_obs`: then the simulator must return the bank's
+    summaries)."""
     k_s, k_x = jax.random.split(key)
     theta = np.asarray(posterior.sample(x_obs, n, k_s))
     bank = simulate_bank(simulator, posterior.prior, n, k_x, batch_size=batch_size, theta=theta,
                          progress=progress)
-    return PosteriorPredictive(bank.theta, bank.x, np.asarray(x_obs), bank.n_failed)
+    observed = np.asarray(x_obs if observed is None else observed)
+    if observed.shape != bank.x.shape[1:]:
+        raise ValueError(f"the simulator returns shape {bank.x.shape[1:]} but `observed` has "
+                         f"{observed.shape}: pass `observed=` of the simulator's output shape.")
+    return PosteriorPredictive(bank.theta, bank.x, observed, bank.n_failed)
 
 
 @final

@@ -1,5 +1,10 @@
 """Plotting helpers (matplotlib, imported on first use). Each returns the figure and axes."""
 
+from ._inference import (
+    plot_corner as plot_corner,
+    plot_coverage as plot_coverage,
+    plot_sbc_ranks as plot_sbc_ranks,
+)
 from ._plots import (
     plot_bifurcation_diagram as plot_bifurcation_diagram,
     plot_fc_comparison as plot_fc_comparison,
