@@ -141,18 +141,31 @@ class Posterior(eqx.Module):
                              f"{x.shape}; vmap over several observations.")
         return self.x_scale(x.reshape(-1))
 
-    @_flowjax
     def sample(self, x_obs: Float[Array, " *features"], n: int, key: PRNGKeyArray
                ) -> Float[Array, " n dim"]:
+        r"""`n` draws from $q(\theta \mid x_\text{obs})$ (compiled once per shape)."""
+        self._x(x_obs)  # shape check outside the compiled function: a clear error
+        return _sample(self, jnp.asarray(x_obs), n, key)
+
+    def log_prob(self, theta: Float[Array, " *batch dim"], x_obs: Float[Array, " *features"]
+                 ) -> Float[Array, " *batch"]:
+        r"""$\log q(\theta \mid x_\text{obs})$; $-\infty$ outside the prior's support."""
+        theta = jnp.asarray(theta)
+        if theta.ndim < 1 or theta.shape[-1] != self.prior.dim:
+            raise ValueError(f"`theta` must end in the prior's dim {self.prior.dim}, got shape "
+                             f"{theta.shape}.")
+        self._x(x_obs)
+        return _log_prob(self, theta, jnp.asarray(x_obs))
+
+    @_flowjax
+    def _sample(self, x_obs: Array, n: int, key: PRNGKeyArray) -> Array:
         cond = self.density.condition(self._x(x_obs)[None])[0]
         zs = self.density.flow.sample(key, (n,), condition=cond)
         z = self.z_scale.undo(zs)
         return jax.vmap(self.prior.from_unconstrained)(z)
 
     @_flowjax
-    def log_prob(self, theta: Float[Array, " *batch dim"], x_obs: Float[Array, " *features"]
-                 ) -> Float[Array, " *batch"]:
-        theta = jnp.asarray(theta)
+    def _log_prob(self, theta: Array, x_obs: Array) -> Array:
         flat = theta.reshape(-1, self.prior.dim)
         cond = self.density.condition(self._x(x_obs)[None])[0]
 
@@ -169,17 +182,25 @@ class Posterior(eqx.Module):
     def sample_many(self, xs: Float[Array, " m *features"], n: int, key: PRNGKeyArray
                     ) -> Float[Array, " m n dim"]:
         """`n` samples for each of `m` observations (one compiled, vmapped call)."""
+        xs = jnp.asarray(xs)
+        if xs.shape[1:] != self.x_shape:
+            raise ValueError(f"`xs` must be (m, *{self.x_shape}), got shape {xs.shape}.")
         return _sample_many(self, jnp.asarray(xs), n, jax.random.split(key, xs.shape[0]))
 
 
 @eqx.filter_jit
 def _log_prob(posterior: Posterior, theta: Array, x: Array) -> Array:
-    return posterior.log_prob(theta, x)
+    return posterior._log_prob(theta, x)
+
+
+@eqx.filter_jit
+def _sample(posterior: Posterior, x: Array, n: int, key: PRNGKeyArray) -> Array:
+    return posterior._sample(x, n, key)
 
 
 @eqx.filter_jit
 def _sample_many(posterior: Posterior, xs: Array, n: int, keys: Array) -> Array:
-    return jax.vmap(lambda x, k: posterior.sample(x, n, k))(xs, keys)
+    return jax.vmap(lambda x, k: posterior._sample(x, n, k))(xs, keys)
 
 
 @final
