@@ -5,6 +5,7 @@ import importlib.metadata as _metadata
 from . import (
     analysis as analysis,
     datasets as datasets,
+    discovery as discovery,
     inference as inference,
     metrics as metrics,
     objectives as objectives,

@@ -119,6 +119,7 @@ EXPECTED = {
     "analysis",
     "datasets",
     "inference",
+    "discovery",
     "viz",
     "objectives",
 }

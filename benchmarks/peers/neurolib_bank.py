@@ -25,13 +25,13 @@ def main():
                         sigma_ou=0.02)
     rng = np.random.default_rng(0)
     out = {"peer": "neurolib", "version": getattr(neurolib, "__version__", "0.6.2"), "n": n}
-    model.params["K_gl"] = 0.5
+    model.params["K_gl"] = 0.1
     t0 = time.perf_counter()
     model.run(bold=True)  # numba compiles on the first run
     out["cold_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(n):
-        model.params["K_gl"] = float(np.exp(rng.uniform(np.log(0.05), np.log(2.0))))
+        model.params["K_gl"] = float(np.exp(rng.uniform(np.log(0.01), np.log(0.3))))
         model.params["seed"] = int(rng.integers(2**31))
         model.run(bold=True)
         bold = model.BOLD.BOLD

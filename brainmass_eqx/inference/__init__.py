@@ -30,6 +30,10 @@ from ._priors import (
     Normal as Normal,
     Uniform as Uniform,
 )
+from ._scored import (
+    AbstractScoredSimulator as AbstractScoredSimulator,
+    GaussianObservation as GaussianObservation,
+)
 from ._summaries import (
     EmbeddingNet as EmbeddingNet,
     band_power as band_power,

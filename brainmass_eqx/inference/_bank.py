@@ -15,6 +15,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ._priors import JointPrior, as_joint
+from ._scored import AbstractScoredSimulator
 
 
 _FORMAT = 1
@@ -25,15 +26,18 @@ THETA_STREAM = 2**32 - 1
 
 @final
 class Bank(eqx.Module):
-    """A simulation bank: the parameters `theta` `(n, dim)` and simulator outputs `x`
+    r"""A simulation bank: the parameters `theta` `(n, dim)` and simulator outputs `x`
     `(n, *features)` of the simulations that finished (finite), with their draw `index`; the
-    failed draws (any non-finite output) are kept apart in `failed_theta` / `failed_index`."""
+    failed draws (any non-finite output) are kept apart in `failed_theta` / `failed_index`.
+    `score` holds each simulation's joint score $\nabla_\theta \log p(x, z\mid\theta)$
+    when the bank was simulated with `scores=True`, else `None`."""
 
     theta: Float[np.ndarray, " n dim"]
     x: Float[np.ndarray, " n *features"]
     index: Int[np.ndarray, " n"]
     failed_theta: Float[np.ndarray, " n_failed dim"]
     failed_index: Int[np.ndarray, " n_failed"]
+    score: Float[np.ndarray, " n dim"] | None = None
 
     @property
     def n(self) -> int:
@@ -51,7 +55,7 @@ class Bank(eqx.Module):
         simulations; the failures are kept."""
         rows = np.asarray(rows)
         return Bank(self.theta[rows], self.x[rows], self.index[rows], self.failed_theta,
-                    self.failed_index)
+                    self.failed_index, None if self.score is None else self.score[rows])
 
     def split(self, fraction: float, key: PRNGKeyArray) -> tuple["Bank", "Bank"]:
         """A random `(1 - fraction, fraction)` split, e.g. a held-out bank for diagnostics."""
@@ -63,8 +67,10 @@ class Bank(eqx.Module):
 
     @staticmethod
     def concatenate(banks: "list[Bank]") -> "Bank":
+        scored = all(b.score is not None for b in banks)
         return Bank(*(np.concatenate([getattr(b, f) for b in banks]) for f in
-                      ("theta", "x", "index", "failed_theta", "failed_index")))
+                      ("theta", "x", "index", "failed_theta", "failed_index")),
+                    np.concatenate([b.score for b in banks]) if scored else None)
 
 
 def _key_data(key: PRNGKeyArray) -> list[int]:
@@ -84,14 +90,18 @@ def _typed_key(key: PRNGKeyArray) -> PRNGKeyArray:
 
 
 @eqx.filter_jit
-def _run_batch(simulator: Callable, prior: JointPrior, given: bool, idx: Array,
-               key: PRNGKeyArray, theta: Array) -> tuple[Array, Array]:
+def _run_batch(simulator: Callable, prior: JointPrior, given: bool, scored: bool, idx: Array,
+               key: PRNGKeyArray, theta: Array) -> tuple[Array, Array, Array]:
     # module level, the simulator static by identity: a second bank with the same simulator
     # and shapes compiles nothing
     def one(i, theta):
         if not given:
             theta = prior.sample(jax.random.fold_in(jax.random.fold_in(key, THETA_STREAM), i))
-        return theta, jnp.asarray(simulator(theta, jax.random.fold_in(key, i)))
+        k = jax.random.fold_in(key, i)
+        if scored:
+            x, t = simulator.with_score(theta, k)
+            return theta, jnp.asarray(x), jnp.asarray(t)
+        return theta, jnp.asarray(simulator(theta, k)), jnp.zeros((0,), theta.dtype)
 
     return jax.vmap(one)(idx, theta)
 
@@ -124,7 +134,7 @@ def _open_store(path: Any, meta: dict) -> pathlib.Path:
 
 def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any, n: int,
                   key: PRNGKeyArray, *, batch_size: int = 256, path: Any = None,
-                  theta: Any = None, progress: bool = True) -> Bank:
+                  theta: Any = None, scores: bool = False, progress: bool = True) -> Bank:
     r"""Draw `n` parameter vectors from `prior` and simulate each: `x_i = simulator(theta_i,
     fold_in(key, i))`, in compiled batches of `batch_size` (`jax.vmap` of `simulator`).
 
@@ -143,6 +153,9 @@ def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any,
       through; other settings in the same folder raise a `ValueError`.
     - `theta`: `(n, dim)` parameters to simulate instead of prior draws (e.g. a truncated
       proposal).
+    - `scores`: also record each simulation's joint score (`Bank.score`); the simulator
+      must be an [`brainmass_eqx.inference.AbstractScoredSimulator`][] such as
+      [`brainmass_eqx.inference.GaussianObservation`][]. For `NPE(score_weight=...)`.
     - `progress`: show a tqdm bar.
 
     Draw $i$ takes $\theta_i$ from `fold_in(fold_in(key, 2**32 - 1), i)` and simulates with
@@ -158,6 +171,9 @@ def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any,
         raise ValueError(f"`n` must be a positive integer, got {n!r}.")
     if not isinstance(batch_size, int | np.integer) or batch_size < 1:
         raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    if scores and not isinstance(simulator, AbstractScoredSimulator):
+        raise TypeError("`scores=True` needs a simulator that returns its joint score: wrap "
+                        "it, e.g. `GaussianObservation(simulator, scale)`.")
     kd = _key_data(key)
     key = _typed_key(key)
     given = theta is not None
@@ -169,7 +185,8 @@ def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any,
     root = None
     if path is not None:
         meta = {"format": _FORMAT, "n": int(n), "batch_size": int(batch_size), "key": kd,
-                "dim": prior.dim, "labels": list(prior.labels), "given_theta": given}
+                "dim": prior.dim, "labels": list(prior.labels), "given_theta": given,
+                "scores": bool(scores)}
         root = _open_store(path, meta)
     dtype = jnp.zeros(()).dtype
     chunks = []
@@ -187,24 +204,25 @@ def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any,
         th = (jnp.asarray(theta[pad], dtype) if given
               else jnp.zeros((batch_size, prior.dim), dtype))
         try:
-            th, x = _run_batch(simulator, prior, given, jnp.asarray(pad, jnp.uint32), key, th)
+            th, x, t = _run_batch(simulator, prior, given, bool(scores),
+                                  jnp.asarray(pad, jnp.uint32), key, th)
         except eqx.EquinoxRuntimeError as e:
             raise RuntimeError(
                 f"simulate_bank: a simulation in draws {start}-{stop - 1} raised instead of "
                 "returning NaN; pass `throw=False` to `bmx.simulate` inside the simulator so "
                 "that failed solves become non-finite outputs, which the bank counts and "
                 "leaves out.") from e
-        th, x = np.asarray(th)[: idx.size], np.asarray(x)[: idx.size]
+        th, x, t = (np.asarray(a)[: idx.size] for a in (th, x, t))
         ok = (np.isfinite(x.reshape(idx.size, -1)).all(axis=1)
-              & np.isfinite(th).all(axis=1))
-        chunk = {"index": idx, "theta": th, "x": x, "ok": ok}
+              & np.isfinite(th).all(axis=1) & np.isfinite(t).all(axis=1))
+        chunk = {"index": idx, "theta": th, "x": x, "ok": ok, "score": t}
         if file is not None:
             _write_chunk(file, **chunk)
         chunks.append(chunk)
     cat = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     ok = cat["ok"].astype(bool)
     bank = Bank(cat["theta"][ok], cat["x"][ok], cat["index"][ok], cat["theta"][~ok],
-                cat["index"][~ok])
+                cat["index"][~ok], cat["score"][ok] if scores else None)
     if bank.n_failed:
         warnings.warn(f"simulate_bank: {bank.n_failed} of {n} simulations gave non-finite "
                       f"output and are left out (see `Bank.failed_theta`).", RuntimeWarning,
