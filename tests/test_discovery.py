@@ -146,6 +146,14 @@ def test_recovered_model_simulates_and_its_hopf_point_matches_the_truth():
     lam = np.sort_complex(np.asarray(spec.values))
     np.testing.assert_allclose(lam.real, [A, A], atol=0.03)
     np.testing.assert_allclose(np.abs(lam.imag), [W, W], rtol=0.02)
+    # driven by a constant input I on x, the node's Hopf point is where r^2 = a/2:
+    # I* = sqrt(mu / (1 + W^2/mu^2)) (mu + W^2/mu), mu = a/2 (closed form, 1.0078)
+    mu = A / 2
+    closed = np.sqrt(mu / (1 + W**2 / mu**2)) * (mu + W**2 / mu)
+    branch = bmx.analysis.continuation(model, bmx.analysis.Drive("x"), 0.0, 3.0, steps=60,
+                                       y0={"x": jnp.zeros(()), "y": jnp.zeros(())})
+    hopf = [b.param for b in branch.bifurcations if b.kind == "hopf"]
+    assert len(hopf) == 1 and abs(hopf[0] - closed) < 0.02 * closed
 
 
 def test_fit_refines_a_recovered_model_through_the_solve():
