@@ -12,8 +12,11 @@ def _concrete_subclasses(cls):
 
 
 def test_catalogue_is_generated_from_every_concrete_model():
+    # the discovered `SparseModel` is a model without fixed equations (they come from data),
+    # so it is not in the catalogue
     shipped = {c for c in _concrete_subclasses(AbstractNeuralMass)
-               if c.__module__.startswith("brainmass_eqx")}
+               if c.__module__.startswith("brainmass_eqx")
+               and not c.__module__.startswith("brainmass_eqx.discovery")}
     assert shipped == set(ALL_MODELS)
     records = bmx.list_models()
     assert [r.name for r in records] == [c.__name__ for c in ALL_MODELS + SEQUENCE_MODELS]
