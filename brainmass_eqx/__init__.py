@@ -119,6 +119,7 @@ from ._network import (
     SigmoidalJansenRitCoupling as SigmoidalJansenRitCoupling,
     TanhCoupling as TanhCoupling,
 )
+from ._scale import sweep as sweep
 from ._solve import (
     RK4 as RK4,
     DelayedAdjoint as DelayedAdjoint,

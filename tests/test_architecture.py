@@ -14,7 +14,7 @@ PACKAGE = ROOT / "brainmass_eqx"
 
 #: The layers, bottom first: a module may import its own layer and the ones below it. The
 #: package's `__init__` (`""`) re-exports every layer; only the command line sits above it.
-LAYERS = ("_core", "_models", "_network", "_monitors", "_solve", "analysis", "metrics",
+LAYERS = ("_core", "_models", "_network", "_monitors", "_solve", "_scale", "analysis", "metrics",
           "objectives", "_learn", "datasets", "viz", "inference", "discovery", "", "cli")
 
 

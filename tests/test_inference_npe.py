@@ -218,6 +218,7 @@ def test_gaussian_observation_gives_the_exact_joint_score():
         inf.NPE(inf.Normal(0.0, 1.0, shape=(D4,)), score_weight=1.0).fit(bank, key)
 
 
+@pytest.mark.slow
 def test_joint_score_through_a_delayed_stochastic_network_matches_finite_differences(x64):
     """Through `simulate` (delays, process noise, BOLD-free summaries): the joint score is
     J^T (x - g) / s^2 with J the Jacobian at the simulation's own noise path."""

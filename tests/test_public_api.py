@@ -120,6 +120,7 @@ EXPECTED = {
     "datasets",
     "inference",
     "discovery",
+    "sweep",
     "viz",
     "objectives",
 }

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._scale import sweep
 from ._priors import JointPrior, as_joint
 from ._scored import AbstractScoredSimulator
 
@@ -89,25 +90,63 @@ def _typed_key(key: PRNGKeyArray) -> PRNGKeyArray:
     return jax.random.wrap_key_data(jnp.asarray(key, dtype=jnp.uint32))
 
 
+class _Member(eqx.Module):
+    """Simulation `i` of a bank (its theta drawn unless given, its key folded from the bank's)."""
+
+    simulator: Callable = eqx.field(static=True)
+    prior: JointPrior
+    key: PRNGKeyArray
+    given: bool = eqx.field(static=True)
+    scored: bool = eqx.field(static=True)
+
+    def __call__(self, i: Array, theta: Array) -> tuple[Array, Array, Array]:
+        if not self.given:
+            theta = self.prior.sample(jax.random.fold_in(jax.random.fold_in(self.key,
+                                                                            THETA_STREAM), i))
+        k = jax.random.fold_in(self.key, i)
+        if self.scored:
+            x, t = self.simulator.with_score(theta, k)
+            return theta, jnp.asarray(x), jnp.asarray(t)
+        return theta, jnp.asarray(self.simulator(theta, k)), jnp.zeros((0,), theta.dtype)
+
+
 @eqx.filter_jit
-def _run_batch(simulator: Callable, prior: JointPrior, given: bool, scored: bool, idx: Array,
-               key: PRNGKeyArray, theta: Array) -> tuple[Array, Array, Array]:
+def _run_batch(member: _Member, idx: Array, theta: Array) -> tuple[Array, Array, Array]:
     # module level, the simulator static by identity: a second bank with the same simulator
     # and shapes compiles nothing
-    def one(i, theta):
-        if not given:
-            theta = prior.sample(jax.random.fold_in(jax.random.fold_in(key, THETA_STREAM), i))
-        k = jax.random.fold_in(key, i)
-        if scored:
-            x, t = simulator.with_score(theta, k)
-            return theta, jnp.asarray(x), jnp.asarray(t)
-        return theta, jnp.asarray(simulator(theta, k)), jnp.zeros((0,), theta.dtype)
-
-    return jax.vmap(one)(idx, theta)
+    return jax.vmap(member)(idx, theta)
 
 
 def _chunk_path(root: pathlib.Path, start: int) -> pathlib.Path:
     return root / f"chunk-{start:09d}.npz"
+
+
+def _read_chunk(path: pathlib.Path) -> dict:
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _simulate_chunk(member: _Member, start: int, stop: int, batch_size: int, theta: Any,
+                    dim: int, dtype: Any, devices: Any) -> dict:
+    idx = np.arange(start, stop)
+    # pad the last batch to `batch_size` so every batch reuses one compiled program
+    pad = np.concatenate([idx, np.full(batch_size - idx.size, idx[-1])])
+    th = (jnp.asarray(theta[pad], dtype) if member.given
+          else jnp.zeros((batch_size, dim), dtype))
+    ids = jnp.asarray(pad, jnp.uint32)
+    try:
+        th, x, t = (_run_batch(member, ids, th) if devices is None
+                    else sweep(member, ids, th, devices=devices))
+    except eqx.EquinoxRuntimeError as e:
+        raise RuntimeError(
+            f"simulate_bank: a simulation in draws {start}-{stop - 1} raised instead of "
+            "returning NaN; pass `throw=False` to `bmx.simulate` inside the simulator so "
+            "that failed solves become non-finite outputs, which the bank counts and "
+            "leaves out.") from e
+    th, x, t = (np.asarray(a)[: idx.size] for a in (th, x, t))
+    ok = (np.isfinite(x.reshape(idx.size, -1)).all(axis=1)
+          & np.isfinite(th).all(axis=1) & np.isfinite(t).all(axis=1))
+    return {"index": idx, "theta": th, "x": x, "ok": ok, "score": t}
 
 
 def _write_chunk(path: pathlib.Path, **arrays: np.ndarray) -> None:
@@ -134,7 +173,8 @@ def _open_store(path: Any, meta: dict) -> pathlib.Path:
 
 def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any, n: int,
                   key: PRNGKeyArray, *, batch_size: int = 256, path: Any = None,
-                  theta: Any = None, scores: bool = False, progress: bool = True) -> Bank:
+                  theta: Any = None, scores: bool = False, devices: Any = None,
+                  progress: bool = True) -> Bank:
     r"""Draw `n` parameter vectors from `prior` and simulate each: `x_i = simulator(theta_i,
     fold_in(key, i))`, in compiled batches of `batch_size` (`jax.vmap` of `simulator`).
 
@@ -156,10 +196,18 @@ def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any,
     - `scores`: also record each simulation's joint score (`Bank.score`); the simulator
       must be an [`brainmass_eqx.inference.AbstractScoredSimulator`][] such as
       [`brainmass_eqx.inference.GaussianObservation`][]. For `NPE(score_weight=...)`.
+    - `devices`: shard each batch over these (local) devices with
+      [`brainmass_eqx.sweep`][] (e.g. `jax.local_devices()`); the result is the same.
     - `progress`: show a tqdm bar.
 
+    After `jax.distributed.initialize` with several processes, the batches are split
+    round-robin over the processes: each writes its own chunks to `path` (required, on a
+    filesystem they share), waits for the others, and returns the whole bank.
+
     Draw $i$ takes $\theta_i$ from `fold_in(fold_in(key, 2**32 - 1), i)` and simulates with
-    `fold_in(key, i)`: a bank is reproducible from its key and independent of `batch_size`.
+    `fold_in(key, i)`: a bank is reproducible from its key, and its draws do not depend on
+    `batch_size` (its outputs only to rounding: XLA may vectorise a reduction differently for
+    another batch width).
     A simulation whose output (or parameters) holds any non-finite value is a failure: it is
     left out of `theta`/`x`, recorded in `failed_theta`/`failed_index`, and counted in a
     warning.
@@ -188,37 +236,34 @@ def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any,
                 "dim": prior.dim, "labels": list(prior.labels), "given_theta": given,
                 "scores": bool(scores)}
         root = _open_store(path, meta)
+    procs, me = jax.process_count(), jax.process_index()
+    if procs > 1 and root is None:
+        raise ValueError("a bank over several processes needs `path=`, a folder every process "
+                         "can read: each writes its own chunks there.")
+    if devices is not None and any(d.process_index != me for d in devices):
+        raise ValueError("`devices` must be this process's own (jax.local_devices()): over "
+                         "several processes the bank splits its batches between them.")
     dtype = jnp.zeros(()).dtype
-    chunks = []
-    starts = range(0, n, batch_size)
-    for start in tqdm(starts, desc="bank", disable=not progress, leave=False):
-        stop = min(start + batch_size, n)
+    member = _Member(simulator, prior, key, given, bool(scores))
+    chunks: dict[int, dict] = {}
+    starts = list(range(0, n, batch_size))
+    mine = [s for b, s in enumerate(starts) if b % procs == me]
+    for start in tqdm(mine, desc="bank", disable=not progress, leave=False):
         file = None if root is None else _chunk_path(root, start)
         if file is not None and file.exists():
-            with np.load(file) as z:
-                chunks.append({k: z[k] for k in z.files})
+            chunks[start] = _read_chunk(file)
             continue
-        idx = np.arange(start, stop)
-        # pad the last batch to `batch_size` so every batch reuses one compiled program
-        pad = np.concatenate([idx, np.full(batch_size - idx.size, idx[-1])])
-        th = (jnp.asarray(theta[pad], dtype) if given
-              else jnp.zeros((batch_size, prior.dim), dtype))
-        try:
-            th, x, t = _run_batch(simulator, prior, given, bool(scores),
-                                  jnp.asarray(pad, jnp.uint32), key, th)
-        except eqx.EquinoxRuntimeError as e:
-            raise RuntimeError(
-                f"simulate_bank: a simulation in draws {start}-{stop - 1} raised instead of "
-                "returning NaN; pass `throw=False` to `bmx.simulate` inside the simulator so "
-                "that failed solves become non-finite outputs, which the bank counts and "
-                "leaves out.") from e
-        th, x, t = (np.asarray(a)[: idx.size] for a in (th, x, t))
-        ok = (np.isfinite(x.reshape(idx.size, -1)).all(axis=1)
-              & np.isfinite(th).all(axis=1) & np.isfinite(t).all(axis=1))
-        chunk = {"index": idx, "theta": th, "x": x, "ok": ok, "score": t}
+        chunks[start] = _simulate_chunk(member, start, min(start + batch_size, n), batch_size,
+                                        theta, prior.dim, dtype, devices)
         if file is not None:
-            _write_chunk(file, **chunk)
-        chunks.append(chunk)
+            _write_chunk(file, **chunks[start])
+    if procs > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"simulate_bank {root}")
+        chunks = {s: chunks[s] if s in chunks else _read_chunk(_chunk_path(root, s))
+                  for s in starts}
+    chunks = [chunks[s] for s in starts]
     cat = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     ok = cat["ok"].astype(bool)
     bank = Bank(cat["theta"][ok], cat["x"][ok], cat["index"][ok], cat["theta"][~ok],

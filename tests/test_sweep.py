@@ -1,0 +1,87 @@
+"""`bmx.sweep`: a vmap in chunks with the batch sharded over devices, equal to a compiled
+`jax.vmap` member by member; uneven batches padded and trimmed; banks sharded the same way.
+Several devices are forced on the host (`--xla_force_host_platform_device_count=4`) in a
+subprocess, so the rest of the suite keeps one device."""
+
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import brainmass_eqx as bmx
+
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_sweep_on_one_device_equals_vmap_and_validates():
+    f = lambda x, y: {"a": jnp.sin(x) * y.sum(), "b": x**2}  # noqa: E731
+    x, y = jnp.arange(10.0), jnp.ones((10, 3))
+    out = bmx.sweep(f, x, y, chunk_size=3)
+    ref = eqx.filter_jit(jax.vmap(f))(x, y)
+    for k in ("a", "b"):
+        np.testing.assert_array_equal(np.asarray(out[k]), np.asarray(ref[k]))
+    with pytest.raises(ValueError, match="same leading"):
+        bmx.sweep(f, x, jnp.ones((9, 3)))
+    with pytest.raises(ValueError, match="no arrays"):
+        bmx.sweep(f, 1.0, 2.0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        bmx.sweep(f, x, y, chunk_size=0)
+    with pytest.raises(TypeError, match="devices"):
+        bmx.sweep(f, x, y, devices=["cpu"])
+
+
+SCRIPT = textwrap.dedent('''
+    import os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    sys.path.insert(0, {tests!r})
+    import equinox as eqx, jax, jax.numpy as jnp, numpy as np
+    import brainmass_eqx as bmx
+    from brainmass_eqx import inference as inf
+    from helpers import small_network
+
+    assert len(jax.devices()) == 4
+    net = small_network(noise=bmx.AdditiveNoise(sigma=0.05), n=4)
+
+    def sim(k, key):  # the delay engine's batch-minor vmap rule runs inside the sweep
+        n = eqx.tree_at(lambda m: m.coupling.k, net, k)
+        return bmx.simulate(n, 30.0, 0.1, key=key, monitors=["x"])["x"]
+
+    ks = jnp.linspace(0.1, 0.5, 7)
+    keys = jax.random.split(jax.random.key(0), 7)
+    ref = np.asarray(eqx.filter_jit(jax.vmap(sim))(ks, keys))
+    for chunk in (None, 1, 2):  # 7 members on 4 devices: padded to 8, 8 or 8
+        out = bmx.sweep(sim, ks, keys, chunk_size=chunk)
+        assert out.shape == ref.shape, (chunk, out.shape)
+        assert np.array_equal(np.asarray(out), ref), chunk
+    out = bmx.sweep(sim, ks, keys, chunk_size=1, progress=True)
+    assert np.array_equal(np.asarray(out), ref)
+    two = bmx.sweep(sim, ks, keys, devices=jax.devices()[:2])
+    assert np.array_equal(np.asarray(two), ref)
+
+    prior = inf.JointPrior([inf.LogUniform(0.05, 0.5)], where=lambda m: m.coupling.k)
+    def summary(theta, key):
+        x = bmx.simulate(prior.apply(net, theta), 30.0, 0.1, key=key, monitors=["x"])["x"]
+        return jnp.std(x, axis=0)
+    plain = inf.simulate_bank(summary, prior, 13, jax.random.key(1), batch_size=5,
+                              progress=False)
+    sharded = inf.simulate_bank(summary, prior, 13, jax.random.key(1), batch_size=5,
+                                devices=jax.devices(), progress=False)
+    assert np.array_equal(plain.theta, sharded.theta)  # draws per index
+    assert np.allclose(plain.x, sharded.x, rtol=1e-6, atol=1e-7)  # chunk widths 5 and 2
+    print("ok")
+''')
+
+
+def test_sharded_sweep_and_bank_equal_the_unsharded_ones_on_four_host_devices():
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=str(ROOT / "tests"))],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
