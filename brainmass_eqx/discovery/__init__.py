@@ -28,6 +28,8 @@ from ._regression import (
 )
 from ._scores import (
     TermScores as TermScores,
+    fc_match as fc_match,
+    spectral_match as spectral_match,
     term_scores as term_scores,
     trajectory_error as trajectory_error,
 )

@@ -200,6 +200,10 @@ class SparseModel(AbstractNeuralMass):
             raise ValueError("`network` needs exactly one coupling term in the library, got "
                              f"{len(families)}.")
         fam = families[0]
+        if getattr(fam, "g", None) is not None:
+            raise ValueError("`network` maps only linear and diffusive coupling terms onto a "
+                             "bmx coupling; build the network for a transformed coupling term "
+                             "by hand.")
         col = self.library.n_local(self.names)
         eq = self.names.index(fam.of)
         if jnp.ndim(self.coefficients) != 2:
@@ -211,6 +215,9 @@ class SparseModel(AbstractNeuralMass):
                     else LinearCoupling(a=gain, cvar=fam.of, target=fam.of))
         assert isinstance(fam, DiffusiveCouplingTerm | LinearCouplingTerm)
         return Network(self, connectome, coupling, speed=speed, noise=noise)
+
+
+_FORMS = {"weak": Weak(), "derivative": Derivative()}
 
 
 def _regress(regression: Any, g: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +246,8 @@ def discover(data: Any, library: Library, *, dt: float | None = None,
     - `dt`: the sampling interval in ms (arrays; a `Simulation` knows its own);
       `state_names`: the states' names (arrays; default `x0, x1, ...`).
     - `method`: [`brainmass_eqx.discovery.Weak`][] (default: robust to measurement noise) or
-      [`brainmass_eqx.discovery.Derivative`][].
+      [`brainmass_eqx.discovery.Derivative`][] (the strings `"weak"` and `"derivative"` name
+      their defaults).
     - `regression`: [`brainmass_eqx.discovery.STLSQ`][], [`brainmass_eqx.discovery.SR3`][],
       or an [`brainmass_eqx.discovery.Ensemble`][] of either (then `inclusion` holds each
       term's inclusion probability).
@@ -252,8 +260,10 @@ def discover(data: Any, library: Library, *, dt: float | None = None,
     """
     if not isinstance(library, Library):
         raise TypeError(f"`library` must be a Library, got {type(library).__name__}.")
+    method = _FORMS.get(method, method) if isinstance(method, str) else method
     if not isinstance(method, AbstractForm):
-        raise TypeError(f"`method` must be Weak() or Derivative(), got {method!r}.")
+        raise TypeError(f"`method` must be Weak() or Derivative() (or \"weak\" / "
+                        f"\"derivative\"), got {method!r}.")
     if not isinstance(regression, Ensemble | AbstractRegression):
         raise TypeError(f"`regression` must be STLSQ(), SR3() or an Ensemble, got "
                         f"{regression!r}.")

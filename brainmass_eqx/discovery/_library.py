@@ -143,14 +143,17 @@ class AbstractCouplingTerms(AbstractTerms):
 
     def delayed_sum(self, x: np.ndarray, states: Sequence[str], context: RecordContext
                     ) -> np.ndarray:
-        r"""$\sum_j w_{ij}\, x_j(t - \tau_{ij})$ along the recording (`NaN` where the delay
-        reaches before the record's start)."""
+        r"""$\sum_j w_{ij}\, g(x_j(t - \tau_{ij}))$ along the recording ($g$ the identity
+        unless the term has one; `NaN` where the delay reaches before the record's start)."""
         if context.weights is None:
             raise ValueError("coupling terms need the connectome: pass `connectome=` to "
                              "`discover`.")
         if self.of not in states:
             raise ValueError(f"coupling term of {self.of!r}: no such state in {tuple(states)}.")
         v = x[..., list(states).index(self.of)]  # (time, nodes)
+        g = getattr(self, "g", None)
+        if g is not None:
+            v = np.asarray(g(jnp.asarray(v)), dtype=float)
         w, lags = context.weights, context.lags
         n_t, n = v.shape
         out = np.full((n_t, n), np.nan)
@@ -169,13 +172,19 @@ class AbstractCouplingTerms(AbstractTerms):
 
 @final
 class LinearCouplingTerm(AbstractCouplingTerms):
-    r"""$\sum_j w_{ij}\, x_j(t - \tau_{ij})$ of state `of`, in that state's equation
-    (`bmx.LinearCoupling` in the recovered network)."""
+    r"""$\sum_j w_{ij}\, g(x_j(t - \tau_{ij}))$ of state `of`, in that state's equation:
+    with `g=None` (the identity) it is `bmx.LinearCoupling` in the recovered network; any
+    elementwise `g` (a sigmoid, `jnp.tanh`, ...) named by `label` makes a nonlinear
+    candidate coupling (`SparseModel.network` then needs the matching coupling built by
+    hand)."""
 
     of: str = "x"
+    g: Callable | None = eqx.field(default=None, static=True)
+    label: str = eqx.field(default="g", static=True)
 
     def names(self, states):
-        return [f"sum_j w_ij {self.of}_j(t-tau_ij)"]
+        inner = f"{self.of}_j(t-tau_ij)"
+        return [f"sum_j w_ij {inner if self.g is None else f'{self.label}({inner})'}"]
 
     def on_record(self, x, states, context):
         return self.delayed_sum(x, states, context)[..., None]

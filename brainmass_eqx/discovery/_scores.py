@@ -50,6 +50,27 @@ def term_scores(model: SparseModel, truth: Mapping[str, Mapping[str, float]]) ->
         spurious=tuple(p for p, f, r in zip(pairs, flat_found, flat_real) if f and not r))
 
 
+def fc_match(reference: Any, predicted: Any) -> float:
+    """Pearson correlation of the FCs (upper triangles) of two recordings `(time, nodes)`,
+    e.g. the data and the recovered network's simulation (or their BOLD)."""
+    from .. import metrics
+
+    return float(metrics.matrix_correlation(metrics.fc(np.asarray(predicted)),
+                                            metrics.fc(np.asarray(reference))))
+
+
+def spectral_match(reference: Any, predicted: Any, dt: float, *, nperseg: int = 256) -> float:
+    """Correlation of the log Welch spectra (averaged over nodes) of two recordings
+    `(time, nodes)` sampled every `dt` ms."""
+    from .. import metrics
+
+    def log_psd(x):
+        _, p = metrics.welch_psd(np.asarray(x), dt, nperseg=nperseg)
+        return np.log(np.asarray(p).reshape(p.shape[0], -1).mean(axis=1) + 1e-30)
+
+    return float(np.corrcoef(log_psd(reference), log_psd(predicted))[0, 1])
+
+
 def trajectory_error(model: Any, reference: Any, predicted: Any) -> float:
     """Relative RMS error `||predicted - reference|| / ||reference - mean||` of two
     recordings of the same shape (e.g. a held-out trajectory and the recovered model's
