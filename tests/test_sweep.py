@@ -76,6 +76,23 @@ SCRIPT = textwrap.dedent('''
                                 devices=jax.devices(), progress=False)
     assert np.array_equal(plain.theta, sharded.theta)  # draws per index
     assert np.allclose(plain.x, sharded.x, rtol=1e-6, atol=1e-7)  # chunk widths 5 and 2
+
+    # a sharded nevergrad generation and a sharded DE population equal the unsharded ones
+    target = np.asarray(sim(jnp.asarray(0.3), keys[0]))
+    def loss(m):
+        x = bmx.simulate(m, 30.0, 0.1, key=keys[0], monitors=["x"])["x"]
+        return jnp.mean((x - target) ** 2)
+    start = eqx.tree_at(lambda m: m.coupling.k, net, jnp.asarray(0.1))
+    fits = [bmx.fit(start, loss, where=lambda m: m.coupling.k,
+                    method=bmx.Nevergrad(budget=16, num_workers=6, devices=d), progress=False)
+            for d in (None, jax.devices())]
+    assert np.allclose(fits[0].history, fits[1].history, rtol=1e-5, atol=1e-9), [
+        f.history for f in fits]
+    des = [bmx.fit(start, loss, where=lambda m: m.coupling.k,
+                   constraints=bmx.Bounded(0.0, 1.0),
+                   method=bmx.Scipy("differential_evolution", popsize=3, devices=d),
+                   steps=2, progress=False) for d in (None, jax.devices())]
+    assert np.allclose(des[0].history, des[1].history, rtol=1e-5, atol=1e-9)
     print("ok")
 ''')
 

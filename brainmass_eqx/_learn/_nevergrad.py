@@ -26,7 +26,8 @@ class Nevergrad(AbstractFitMethod):
     `"DE"`, `"PSO"`, `"OnePlusOne"`, `"NgIohTuned"`, ...; note that `"NGOpt"` fails in
     nevergrad 1.0.12 with numpy 2 inside its metamodel), `budget` (total loss evaluations),
     `num_workers` (candidates per generation), `sigma` (initial mutation scale in
-    unconstrained units), `seed`.
+    unconstrained units), `seed`, `devices` (shard each generation over these devices with
+    [`brainmass_eqx.sweep`][]; `None`: one vmapped call on the default device).
     """
 
     optimizer: str = eqx.field(default="CMA", static=True)
@@ -34,6 +35,8 @@ class Nevergrad(AbstractFitMethod):
     num_workers: int = eqx.field(default=8, static=True)
     sigma: float = eqx.field(default=1.0, static=True)
     seed: int = eqx.field(default=0, static=True)
+    devices: tuple | None = eqx.field(default=None, static=True,
+                                      converter=lambda d: None if d is None else tuple(d))
 
     def __check_init__(self):
         for name in ("budget", "num_workers"):
@@ -98,7 +101,7 @@ class Nevergrad(AbstractFitMethod):
                 xs = np.stack([c.value for c in cands])
                 pad = np.concatenate([xs, np.repeat(xs[-1:], self.num_workers - n, 0)])
                 try:
-                    losses = problem.value_batch(pad)[:n]
+                    losses = problem.value_batch(pad, self.devices)[:n]
                 except eqx.EquinoxRuntimeError:
                     # a runtime check failed (e.g. the solver hit max_steps) for some
                     # candidate: evaluate them one by one so that only the culprits fail

@@ -16,6 +16,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, PyTree
 
+from .._scale import sweep
 from ._constraints import unwrap
 
 
@@ -74,6 +75,18 @@ def _value_batch(flats, unravel, static, loss_fn, data):
     return jax.vmap(lambda f: loss_of_params(unravel(f), static, loss_fn, data))(flats)
 
 
+class _FlatLoss(eqx.Module):
+    """The loss of one flat parameter vector (what a sharded population sweep maps)."""
+
+    unravel: Callable
+    static: PyTree
+    loss_fn: Callable
+    data: tuple
+
+    def __call__(self, flat: Array) -> Array:
+        return loss_of_params(self.unravel(flat), self.static, self.loss_fn, self.data)
+
+
 @final
 @dataclasses.dataclass(frozen=True)
 class FitProblem:
@@ -115,11 +128,15 @@ class FitProblem:
         return _value_and_grad_flat(jnp.asarray(x, flat0.dtype), unravel, self.static,
                                     self.loss, self.data)
 
-    def value_batch(self, xs: Any) -> np.ndarray:
-        """The losses of a batch of flat vectors `xs` `(batch, n)`, in one vmapped call."""
+    def value_batch(self, xs: Any, devices: Any = None) -> np.ndarray:
+        """The losses of a batch of flat vectors `xs` `(batch, n)`, in one vmapped call (with
+        `devices`, sharded over them by [`brainmass_eqx.sweep`][])."""
         flat0, unravel = self.flat
-        return np.asarray(_value_batch(jnp.asarray(xs, flat0.dtype), unravel, self.static,
-                                       self.loss, self.data), float)
+        xs = jnp.asarray(xs, flat0.dtype)
+        if devices is not None:
+            return np.asarray(sweep(_FlatLoss(unravel, self.static, self.loss, self.data), xs,
+                                    devices=devices), float)
+        return np.asarray(_value_batch(xs, unravel, self.static, self.loss, self.data), float)
 
     def unflatten(self, x: Any) -> PyTree:
         flat0, unravel = self.flat

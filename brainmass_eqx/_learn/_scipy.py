@@ -40,13 +40,16 @@ class Scipy(AbstractFitMethod):
       (every fitted parameter must be `Bounded`); each generation is one vmapped call.
 
     **Fields:** `method`, `options` (passed to scipy, e.g. `{"maxiter": 200}`), `seed` (for
-    differential evolution), `popsize` (DE population multiplier).
+    differential evolution), `popsize` (DE population multiplier), `devices` (shard each DE
+    population over these devices with [`brainmass_eqx.sweep`][]).
     """
 
     method: str = eqx.field(default="L-BFGS-B", static=True)
     options: tuple = eqx.field(default=(), static=True, converter=lambda o: _options(o))
     seed: int = eqx.field(default=0, static=True)
     popsize: int = eqx.field(default=15, static=True)
+    devices: tuple | None = eqx.field(default=None, static=True,
+                                      converter=lambda d: None if d is None else tuple(d))
 
     _GRADIENT: ClassVar[tuple[str, ...]] = ("L-BFGS-B", "BFGS", "CG", "TNC", "SLSQP",
                                             "Newton-CG", "trust-constr")
@@ -158,7 +161,7 @@ class Scipy(AbstractFitMethod):
 
         def fun(xs):  # vectorized: xs has shape (n_params, population)
             us = to_u(np.atleast_2d(xs.T).T if xs.ndim == 1 else xs)
-            losses = problem.value_batch(us.T)
+            losses = problem.value_batch(us.T, self.devices)
             for u, loss in zip(us.T, losses):
                 tracker.record(float(loss), problem.unflatten(u))
             return np.where(np.isfinite(losses), losses, 1e300)
