@@ -93,6 +93,22 @@ SCRIPT = textwrap.dedent('''
                    method=bmx.Scipy("differential_evolution", popsize=3, devices=d),
                    steps=2, progress=False) for d in (None, jax.devices())]
     assert np.allclose(des[0].history, des[1].history, rtol=1e-5, atol=1e-9)
+
+    # a multi-subject loss sharded over the subjects: same value and gradient
+    rng = np.random.default_rng(0)
+    w = np.asarray(net.connectome.weights)
+    weights = jnp.asarray(w[None] * rng.uniform(0.5, 1.5, (5, 4, 4)), jnp.float32)
+    targets = jnp.asarray(np.stack([np.corrcoef(rng.standard_normal((4, 50))) for _ in
+                                    range(5)]), jnp.float32)
+    def subject_loss(m, target, key):
+        x = bmx.simulate(m, 30.0, 0.1, key=key, monitors=["x"])["x"]
+        return bmx.metrics.matrix_rmse(bmx.metrics.fc(x), target)
+    losses = [bmx.PerSubjectLoss(subject_loss, devices=d) for d in (None, jax.devices())]
+    vg = [eqx.filter_jit(jax.value_and_grad(lambda k, l=l: l(eqx.tree_at(
+        lambda m: m.coupling.k, net, k), weights, targets, keys[0])))(jnp.asarray(0.3))
+          for l in losses]
+    assert np.allclose(vg[0][0], vg[1][0], rtol=1e-5) and np.allclose(vg[0][1], vg[1][1],
+                                                                        rtol=1e-4)
     print("ok")
 ''')
 

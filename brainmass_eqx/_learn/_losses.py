@@ -14,6 +14,7 @@ from .._core._stats import corr_from_cov, covariance
 from .._core._types import State
 from .._models import AbstractSystem
 from .._monitors import AbstractMonitor, BalloonWindkessel
+from .._scale import sweep
 from .._solve import simulate
 from ..analysis import eigenvalues, fixed_point, linearise
 from ..metrics import matrix_correlation
@@ -200,21 +201,35 @@ class PerSubjectLoss(eqx.Module):
     connection pattern (zeros where a subject lacks a connection) and its delays.
 
     Called as `loss(model, weights, targets, *rest)` with `weights` and `targets` stacked over
-    subjects `(S, N, N)`; `rest` (e.g. a key) is passed to every subject's `loss`.
+    subjects `(S, N, N)`; `rest` (e.g. a key) is passed to every subject's `loss`. With
+    `devices`, the subjects are sharded over them by [`brainmass_eqx.sweep`][] (gradients
+    flow through it as through the `vmap`).
     """
 
     loss: Any
+    devices: tuple | None = eqx.field(default=None, static=True,
+                                      converter=lambda d: None if d is None else tuple(d))
 
     def __call__(self, model: AbstractSystem, weights: Float[Array, "subjects nodes nodes"],
                  targets: Float[Array, "subjects nodes nodes"], *rest: Any) -> Float[Array, ""]:
         if jnp.shape(weights)[0] != jnp.shape(targets)[0]:
             raise ValueError(f"`weights` ({jnp.shape(weights)[0]} subjects) and `targets` "
                              f"({jnp.shape(targets)[0]}) must stack the same subjects.")
-        pattern = model.connectome.weights != 0
-
-        def one(w, target):
-            w = jnp.where(pattern, w, 0.0).astype(model.connectome.weights.dtype)
-            subject = eqx.tree_at(lambda m: m.connectome.weights, model, w)
-            return self.loss(subject, target, *rest)
-
+        one = _OneSubject(model, self.loss, tuple(rest))
+        if self.devices is not None:
+            return jnp.mean(sweep(one, weights, targets, devices=self.devices))
         return jnp.mean(jax.vmap(one)(weights, targets))
+
+
+class _OneSubject(eqx.Module):
+    """One subject's loss: the model with that subject's weights on the shared pattern."""
+
+    model: Any
+    loss: Any
+    rest: tuple
+
+    def __call__(self, w: Array, target: Array) -> Array:
+        weights = self.model.connectome.weights
+        w = jnp.where(weights != 0, w, 0.0).astype(weights.dtype)
+        subject = eqx.tree_at(lambda m: m.connectome.weights, self.model, w)
+        return self.loss(subject, target, *self.rest)
