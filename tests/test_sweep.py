@@ -109,6 +109,21 @@ SCRIPT = textwrap.dedent('''
           for l in losses]
     assert np.allclose(vg[0][0], vg[1][0], rtol=1e-5) and np.allclose(vg[0][1], vg[1][1],
                                                                         rtol=1e-4)
+
+    # Trainer minibatches sharded over the devices: the same training
+    import optax
+    class Line(eqx.Module):
+        w: jax.Array
+        def __call__(self, x):
+            return jnp.dot(self.w, x)
+    x = jnp.asarray(rng.standard_normal((40, 3)), jnp.float32)
+    y = x @ jnp.array([1.0, -2.0, 0.5])
+    runs = [bmx.Trainer(loss=bmx.objectives.mse(), metric=lambda p, t: -jnp.abs(p - t),
+                        optimizer=optax.adam(0.1), epochs=5, batch_size=10,
+                        devices=d).fit(Line(jnp.zeros(3)), x, y, key=jax.random.key(0),
+                                       validation=(x, y)) for d in (None, jax.devices())]
+    for k in ("train_loss", "val_loss"):
+        assert np.allclose(runs[0].history[k], runs[1].history[k], rtol=1e-5), k
     print("ok")
 ''')
 

@@ -14,6 +14,7 @@ import optax
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
 from .._core._units import check_key
+from .._scale import sweep
 from ..objectives import AbstractObjective, accuracy, cross_entropy
 from ._checkpoint import load_checkpoint as _load, save_checkpoint as _save
 from ._constraints import AbstractConstraint, constrain, unwrap
@@ -60,14 +61,29 @@ def _per_example(model, loss_fn, x, y):
     return loss_fn(model(x), y)
 
 
+class _Example(eqx.Module):
+    """One example's loss (what a sharded batch maps over)."""
+
+    model: Any
+    loss_fn: Any
+
+    def __call__(self, x, y):
+        return _per_example(self.model, self.loss_fn, x, y)
+
+
+def _over(fn, devices, *arrays):
+    return jax.vmap(fn)(*arrays) if devices is None else sweep(fn, *arrays, devices=devices)
+
+
 @eqx.filter_jit
-def _train_step(params, opt_state, static, optimizer, loss_fn, xs, ys, idx, mask):
+def _train_step(params, opt_state, static, optimizer, loss_fn, xs, ys, idx, mask,
+                devices=None):
     bx, by = jnp.take(xs, idx, axis=0), jnp.take(ys, idx, axis=0)
     w = mask.astype(jnp.result_type(float))
 
     def batch_loss(p):
         model = unwrap(eqx.combine(p, static))
-        losses = jax.vmap(lambda x, y: _per_example(model, loss_fn, x, y))(bx, by)
+        losses = _over(_Example(model, loss_fn), devices, bx, by)
         return jnp.sum(w.astype(losses.dtype) * losses) / jnp.sum(w).astype(losses.dtype)
 
     loss, grads = eqx.filter_value_and_grad(batch_loss)(params)
@@ -76,10 +92,10 @@ def _train_step(params, opt_state, static, optimizer, loss_fn, xs, ys, idx, mask
 
 
 @eqx.filter_jit
-def _eval_batch(params, static, loss_fn, metric_fn, xs, ys, idx, mask):
+def _eval_batch(params, static, loss_fn, metric_fn, xs, ys, idx, mask, devices=None):
     model = unwrap(eqx.combine(params, static))
     bx, by = jnp.take(xs, idx, axis=0), jnp.take(ys, idx, axis=0)
-    preds = jax.vmap(model)(bx)
+    preds = _over(model, devices, bx)
     losses = jax.vmap(loss_fn)(preds, by)
     metrics = jax.vmap(metric_fn)(preds, by)
     w = mask.astype(losses.dtype)
@@ -129,6 +145,8 @@ class Trainer(eqx.Module):
     - `drop_last`: drop the last partial batch instead of padding it.
     - `progress`: show a tqdm bar over epochs.
     - `callbacks`: `f(epoch, record: dict, model) -> bool | None`; `True` stops.
+    - `devices`: shard each minibatch over these devices with [`brainmass_eqx.sweep`][]
+      (`None`: one vmapped call on the default device).
     """
 
     loss: AbstractObjective | Callable = eqx.field(default_factory=cross_entropy, static=True)
@@ -145,6 +163,8 @@ class Trainer(eqx.Module):
     drop_last: bool = eqx.field(default=False, static=True)
     progress: bool = eqx.field(default=False, static=True)
     callbacks: tuple = eqx.field(default=(), static=True, converter=tuple)
+    devices: tuple | None = eqx.field(default=None, static=True,
+                                      converter=lambda d: None if d is None else tuple(d))
 
     def __check_init__(self):
         if self.batch_size < 1 or self.epochs < 1:
@@ -225,7 +245,7 @@ class Trainer(eqx.Module):
                 for idx, mask in _batches(order, bs, self.drop_last):
                     loss, params, opt_state = _train_step(
                         params, opt_state, static, opt, self.loss, xs, ys, jnp.asarray(idx),
-                        jnp.asarray(mask))
+                        jnp.asarray(mask), self.devices)
                     losses.append(float(loss))
                 hist["step_loss"].extend(losses)
                 hist["train_loss"].append(float(np.mean(losses)))
@@ -289,7 +309,7 @@ class Trainer(eqx.Module):
         total_loss = total_metric = 0.0
         for idx, mask in _batches(np.arange(xv.shape[0]), bs, drop_last=False):
             lsum, msum = _eval_batch(params, static, self.loss, self.metric, xv, yv,
-                                     jnp.asarray(idx), jnp.asarray(mask))
+                                     jnp.asarray(idx), jnp.asarray(mask), self.devices)
             total_loss += float(lsum)
             total_metric += float(msum)
         return total_loss / xv.shape[0], total_metric / xv.shape[0]
