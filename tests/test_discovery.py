@@ -157,6 +157,7 @@ def test_recovered_model_simulates_and_its_hopf_point_matches_the_truth():
     assert len(hopf) == 1 and abs(hopf[0] - closed) < 0.02 * closed
 
 
+@pytest.mark.slow
 def test_fit_refines_a_recovered_model_through_the_solve():
     """From a noisy (10 %) derivative-based discovery, gradient descent through `simulate` on
     the trajectory error against the same noisy recordings pulls the model towards the truth:

@@ -128,6 +128,7 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_sharded_sweep_and_bank_equal_the_unsharded_ones_on_four_host_devices():
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     out = subprocess.run([sys.executable, "-c", SCRIPT.format(tests=str(ROOT / "tests"))],

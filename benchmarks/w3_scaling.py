@@ -1,0 +1,140 @@
+"""Workload W3: large networks. A synthetic connectome (regions uniform in a 140 mm ball,
+connections drawn by an exponential distance rule, p ~ exp(-d / 18 mm), about 10 % density;
+lognormal weights normalised to a mean in-strength of 1; tract lengths 1.2x the Euclidean
+distance), Hopf nodes (a = 0.25, omega = 0.2 rad/ms), diffusive coupling k = 0.5, delays at
+10 mm/ms, dt 0.1 ms, Heun, float32 — at 80, 200, 500 and 1000 regions.
+
+Prints, per size: connections, forward wall time for `--seconds` (1 s), microseconds per step
+and nanoseconds per connection-step (flat if the cost is linear in the connections), the
+gradient (of 1 - corr(FC, target) with respect to k and every a) over forward ratio, and the
+peak RSS of a `--grad-seconds` gradient in a child process; with `--neurolib-python`,
+neurolib 0.6.2 on the same connectome (its 10 s W1 run, scaled to per step) as a ratio.
+
+    .venv/bin/python benchmarks/w3_scaling.py --neurolib-python /tmp/nl/bin/python
+
+Run by hand; never part of the test suite.
+"""
+
+import argparse
+import json
+import pathlib
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def connectome(n: int, seed: int = 0, scale: float = 18.0):
+    """Synthetic connectome: `(weights, lengths)`, `weights[i, j]` onto i from j."""
+    rng = np.random.default_rng(seed)
+    pts = rng.normal(size=(n, 3))
+    pts *= 70.0 * rng.uniform(size=(n, 1)) ** (1 / 3) / np.linalg.norm(pts, axis=1,
+                                                                        keepdims=True)
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    p = np.exp(-d / scale)
+    np.fill_diagonal(p, 0.0)
+    p *= 0.10 * n * (n - 1) / p.sum()  # about 10 % density
+    mask = rng.uniform(size=(n, n)) < np.minimum(p, 1.0)
+    w = np.where(mask, rng.lognormal(0.0, 1.0, (n, n)), 0.0)
+    w /= w.sum(axis=1).mean()
+    return w, 1.2 * d
+
+
+def once(fn):
+    import jax
+
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    return time.perf_counter() - t0
+
+
+def setup(n, seconds):
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    import brainmass_eqx as bmx
+
+    w, lengths = connectome(n)
+    net = bmx.Network(bmx.Hopf(a=jnp.full(n, 0.25), omega=jnp.full(n, 0.2)),
+                      bmx.Connectome(w, lengths), bmx.DiffusiveCoupling(k=0.5), speed=10.0)
+    y0 = net.initial_state(key=jax.random.key(0))
+    duration = seconds * 1000.0
+    target = jnp.corrcoef(bmx.simulate(net, duration, 0.1, y0=y0, monitors=["x"])["x"].T)
+
+    def loss(theta):
+        model = eqx.tree_at(lambda m: (m.coupling.k, m.node.a), net, (theta[0], theta[1:]))
+        x = bmx.simulate(model, duration, 0.1, y0=y0, monitors=["x"])["x"]
+        fc = jnp.corrcoef(x.T)
+        iu = jnp.triu_indices(n, 1)
+        a, b = fc[iu] - fc[iu].mean(), target[iu] - target[iu].mean()
+        return 1 - jnp.sum(a * b) / jnp.sqrt(jnp.sum(a * a) * jnp.sum(b * b))
+
+    theta = jnp.concatenate([jnp.array([0.45]), jnp.full(n, 0.25)]).astype(jnp.float32)
+    forward = jax.jit(lambda th: bmx.simulate(eqx.tree_at(
+        lambda m: (m.coupling.k, m.node.a), net, (th[0], th[1:])), duration, 0.1, y0=y0,
+        monitors=["x"])["x"])
+    return net, int((w != 0).sum()), forward, jax.jit(jax.value_and_grad(loss)), theta, w, \
+        lengths
+
+
+def child(n, seconds):
+    import jax
+
+    _, _, _, grad, theta, _, _ = setup(n, seconds)
+    t0 = time.perf_counter()
+    jax.block_until_ready(grad(theta))
+    print(json.dumps({"wall_s": time.perf_counter() - t0,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[80, 200, 500, 1000])
+    p.add_argument("--seconds", type=float, default=1.0)
+    p.add_argument("--grad-seconds", type=float, default=10.0)
+    p.add_argument("--neurolib-python", default=None)
+    p.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child is not None:
+        child(args.child, args.grad_seconds)
+        return
+    steps = int(round(args.seconds * 1000 / 0.1))
+    print(f"{'N':>5} {'edges':>7} {'fwd s':>7} {'us/step':>8} {'ns/edge-step':>12} "
+          f"{'grad/fwd':>8} {'grad RSS MB':>11} {'neurolib us/step':>16} {'ratio':>6}")
+    for n in args.sizes:
+        _, edges, forward, grad, theta, w, lengths = setup(n, args.seconds)
+        once(lambda: forward(theta))
+        once(lambda: grad(theta))
+        pairs = np.array([[once(lambda: forward(theta)), once(lambda: grad(theta))]
+                          for _ in range(3)])
+        fwd = float(np.median(pairs[:, 0]))
+        ratio = float(np.median(pairs[:, 1] / pairs[:, 0]))
+        mem = subprocess.run([sys.executable, __file__, "--child", str(n), "--grad-seconds",
+                              str(args.grad_seconds)], capture_output=True, text=True)
+        rss = json.loads(mem.stdout.strip().splitlines()[-1])["peak_rss_mb"] \
+            if mem.returncode == 0 else float("nan")
+        nl_step, nl_ratio = float("nan"), float("nan")
+        if args.neurolib_python:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = pathlib.Path(tmp) / "w3.npz"
+                np.savez(path, Cmat=w, Dmat=lengths)
+                out = subprocess.run([args.neurolib_python, str(HERE / "peers" / "neurolib_w1.py"),
+                                      str(path)], capture_output=True, text=True)
+            lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+            if lines:
+                nl_step = json.loads(lines[-1])["warm_s"] / 100_000 * 1e6
+                nl_ratio = nl_step / (fwd / steps * 1e6)
+        print(f"{n:5d} {edges:7d} {fwd:7.3f} {fwd / steps * 1e6:8.2f} "
+              f"{fwd / steps / edges * 1e9:12.3f} {ratio:8.2f} {rss:11.0f} {nl_step:16.2f} "
+              f"{nl_ratio:6.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
