@@ -305,3 +305,22 @@ def test_recovered_network_refined_against_fc_only():
                   steps=60, progress=False)
     assert abs(float(res.best_model.coupling.k) - 0.3) < 0.05
     assert res.best_loss < 0.5 * float(loss(start))
+
+
+def test_discover_takes_simulations_and_checks_its_input():
+    sims = [bmx.simulate(bmx.Hopf(a=A, omega=W), 40.0, 0.01,
+                         y0={"x": jnp.asarray(x0), "y": jnp.asarray(y0)}) for x0, y0 in STARTS]
+    model = dsc.discover(sims, dsc.Library(dsc.Polynomial(3)))  # dt and names from the runs
+    assert model.names == ("x", "y")
+    scores = dsc.term_scores(model, HOPF_TRUTH)
+    assert scores.precision == 1.0 and scores.recall == 1.0
+    with pytest.raises(ValueError, match="dt"):
+        dsc.discover(hopf_records(), dsc.Library(dsc.Polynomial(3)))
+    with pytest.raises(ValueError, match="state_names"):
+        dsc.discover(hopf_records(), dsc.Library(dsc.Polynomial(3)), dt=0.01,
+                     state_names=("x",))
+    with pytest.raises(TypeError, match="Library"):
+        dsc.discover(hopf_records(), dsc.Polynomial(3), dt=0.01)
+    with pytest.raises(ValueError, match="connectome"):
+        dsc.discover(hopf_records(), dsc.Library(dsc.DiffusiveCouplingTerm("x")), dt=0.01,
+                     state_names=("x", "y"))

@@ -201,9 +201,10 @@ class DiffusiveCouplingTerm(AbstractCouplingTerms):
         return [f"sum_j w_ij ({self.of}_j(t-tau_ij) - {self.of}_i)"]
 
     def on_record(self, x, states, context):
+        summed = self.delayed_sum(x, states, context)  # checks the connectome and state
         v = x[..., list(states).index(self.of)]
         strength = context.weights.sum(axis=1)
-        return (self.delayed_sum(x, states, context) - strength[None] * v)[..., None]
+        return (summed - strength[None] * v)[..., None]
 
 
 @final
