@@ -101,7 +101,8 @@ class Nevergrad(AbstractFitMethod):
                 xs = np.stack([c.value for c in cands])
                 pad = np.concatenate([xs, np.repeat(xs[-1:], self.num_workers - n, 0)])
                 try:
-                    losses = problem.value_batch(pad, self.devices)[:n]
+                    losses = (problem.value_batch(pad) if self.devices is None else
+                              problem.value_batch(pad, devices=self.devices))[:n]
                 except eqx.EquinoxRuntimeError:
                     # a runtime check failed (e.g. the solver hit max_steps) for some
                     # candidate: evaluate them one by one so that only the culprits fail

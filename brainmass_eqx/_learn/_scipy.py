@@ -161,7 +161,8 @@ class Scipy(AbstractFitMethod):
 
         def fun(xs):  # vectorized: xs has shape (n_params, population)
             us = to_u(np.atleast_2d(xs.T).T if xs.ndim == 1 else xs)
-            losses = problem.value_batch(us.T, self.devices)
+            losses = (problem.value_batch(us.T) if self.devices is None else
+                      problem.value_batch(us.T, devices=self.devices))
             for u, loss in zip(us.T, losses):
                 tracker.record(float(loss), problem.unflatten(u))
             return np.where(np.isfinite(losses), losses, 1e300)
