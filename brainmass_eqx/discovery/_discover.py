@@ -19,7 +19,6 @@ from .._solve import Simulation
 from ._library import (
     DiffusiveCouplingTerm,
     Library,
-    LinearCouplingTerm,
     record_context,
 )
 from ._regression import STLSQ, AbstractRegression, Ensemble
@@ -213,7 +212,6 @@ class SparseModel(AbstractNeuralMass):
         coupling = (DiffusiveCoupling(k=gain, cvar=fam.of, target=fam.of)
                     if isinstance(fam, DiffusiveCouplingTerm)
                     else LinearCoupling(a=gain, cvar=fam.of, target=fam.of))
-        assert isinstance(fam, DiffusiveCouplingTerm | LinearCouplingTerm)
         return Network(self, connectome, coupling, speed=speed, noise=noise)
 
 

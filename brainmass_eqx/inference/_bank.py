@@ -74,20 +74,14 @@ class Bank(eqx.Module):
                     np.concatenate([b.score for b in banks]) if scored else None)
 
 
-def _key_data(key: PRNGKeyArray) -> list[int]:
-    if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
-        try:
-            key = jax.random.wrap_key_data(jnp.asarray(key, dtype=jnp.uint32))
-        except Exception as e:
-            raise TypeError(f"`key` must be a JAX PRNG key (jax.random.key(0)), got {key!r}.") \
-                from e
-    return np.asarray(jax.random.key_data(key)).ravel().tolist()
-
-
 def _typed_key(key: PRNGKeyArray) -> PRNGKeyArray:
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return key
-    return jax.random.wrap_key_data(jnp.asarray(key, dtype=jnp.uint32))
+    try:
+        return jax.random.wrap_key_data(jnp.asarray(key, dtype=jnp.uint32))
+    except Exception as e:
+        raise TypeError(f"`key` must be a JAX PRNG key (jax.random.key(0)), got {key!r}.") \
+            from e
 
 
 class _Member(eqx.Module):
@@ -222,8 +216,8 @@ def simulate_bank(simulator: Callable[[Array, PRNGKeyArray], Array], prior: Any,
     if scores and not isinstance(simulator, AbstractScoredSimulator):
         raise TypeError("`scores=True` needs a simulator that returns its joint score: wrap "
                         "it, e.g. `GaussianObservation(simulator, scale)`.")
-    kd = _key_data(key)
     key = _typed_key(key)
+    kd = np.asarray(jax.random.key_data(key)).ravel().tolist()
     given = theta is not None
     if given:
         theta = np.asarray(theta, dtype=float)
