@@ -54,6 +54,7 @@ from ._models import (
     CoombesByrne as CoombesByrne,
     Epileptor as Epileptor,
     FitzHughNagumo as FitzHughNagumo,
+    FitzHughNagumoGeneral as FitzHughNagumoGeneral,
     Generic2dOscillator as Generic2dOscillator,
     Hopf as Hopf,
     HORNCell as HORNCell,

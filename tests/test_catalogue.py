@@ -45,3 +45,15 @@ def test_docs_catalogue_table_is_generated_from_the_code():
     page = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
     table = page.split("<!-- catalogue:start -->\n")[1].split("\n<!-- catalogue:end -->")[0]
     assert table == bmx.list_models.to_markdown()
+    params = page.split("<!-- parameters:start -->\n")[1].split("\n<!-- parameters:end -->")[0]
+    assert params == bmx.list_models.parameters_markdown()
+
+
+def test_parameter_tables_give_every_parameter_and_its_unit():
+    tables = bmx.list_models.parameters_markdown()
+    assert "| `a` | 0.25 | 1/ms | bifurcation parameter |" in tables  # Hopf
+    assert "| `d_E` | 160 | ms | E curvature |" in tables  # WongWangExcInh, in ms
+    assert "| `shift_sigmoid` | True | switch |" in tables
+    for cls in ALL_MODELS:
+        section = tables.split(f"### `{cls.__name__}`\n")[1].split("### ")[0]
+        assert all(f"| `{name}` |" in section for name in cls.param_fields())

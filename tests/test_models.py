@@ -76,8 +76,10 @@ def test_per_node_parameters_broadcast(cls):
     scalar = cls()
     per_node = cls(**{k: jnp.full(3, v) for k, v in scalar.parameters().items()})
     assert per_node.node_shape == (3,)
-    a = bmx.simulate(scalar, 50.0, 0.5, n_nodes=3)
-    b = bmx.simulate(per_node, 50.0, 0.5)
+    # fixed steps: an adaptive controller turns a last-bit difference of XLA's fusion (scalar
+    # against per-node parameters) into another step sequence, which is not what is tested
+    a = bmx.simulate(scalar, 10.0, 0.01, n_nodes=3, solver=bmx.RK4())
+    b = bmx.simulate(per_node, 10.0, 0.01, solver=bmx.RK4())
     for name in cls.state_names:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-7)
 

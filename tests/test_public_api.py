@@ -17,6 +17,7 @@ EXPECTED = {
     "DiffusiveCoupling",
     "Epileptor",
     "FitzHughNagumo",
+    "FitzHughNagumoGeneral",
     "Generic2dOscillator",
     "KuramotoCoupling",
     "JansenRit",

@@ -51,13 +51,31 @@ def _describe_unit(unit: str) -> str:
     return f"'{unit}'" if unit else "dimensionless"
 
 
-def strip_units(x: Any, unit: str, *, name: str) -> Any:
+def _strip_angular(x: Any, unit: str) -> Any:
+    r"""`x` (a rate without an angle, e.g. `1/ms`, `1/s`) in the angular `unit` (`rad/ms`): one
+    radian per unit time, as astropy's `dimensionless_angles`. A frequency in Hz is refused:
+    it counts cycles, and $\omega = 2\pi f$ is the user's to write."""
+    import astropy.units as apu
+    import unxt as u
+
+    given = apu.Unit(str(u.unit_of(x)))
+    if "Hz" in given.to_string() or given.physical_type != "frequency":
+        raise apu.UnitConversionError(f"{given} is not a rate in radians per time")
+    factor = given.to(apu.Unit(unit), equivalencies=apu.dimensionless_angles())
+    return u.ustrip(u.unit_of(x), x) * factor
+
+
+def strip_units(x: Any, unit: str | tuple[str, ...], *, name: str) -> Any:
     """Return `x` as a plain array in `unit`.
 
     `x` may be a `unxt.Quantity` (converted; its dimension must match `unit`) or anything else,
-    which is returned unchanged (it is taken to be in `unit` already).
+    which is returned unchanged (it is taken to be in `unit` already). `unit` may be a tuple of
+    alternatives (a coupling gain is a rate onto rate inputs and dimensionless onto
+    dimensionless ones): the Quantity is converted to the first it matches. An angular unit
+    (`rad/ms`) also takes a plain rate (`1/ms`, `1/s`: radians per unit time), not Hz.
 
-    **Raises:** `ValueError` naming `name` and the expected unit on a dimension mismatch.
+    **Raises:** `ValueError` naming `name` and the expected unit on a dimension mismatch (or for
+    Hz given for an angular frequency).
     """
     if not _is_quantity(x):
         return x
@@ -67,14 +85,27 @@ def strip_units(x: Any, unit: str, *, name: str) -> Any:
     if not jnp.issubdtype(jnp.result_type(value), jnp.floating):
         # `Quantity(10, "ms")` is an integer array: converting it to seconds would truncate.
         x = u.Quantity(jnp.asarray(value, dtype=float), u.unit_of(x))
-    try:
-        return u.ustrip(unit, x)
-    except Exception as e:  # astropy's UnitConversionError, or unxt's dimension errors
-        raise ValueError(
-            f"`{name}` has unit '{u.unit_of(x)}', which cannot be converted to "
-            f"{_describe_unit(unit)}. Pass a Quantity with a unit of the same dimension as "
-            f"{_describe_unit(unit)}, or a plain number already in {_describe_unit(unit)}."
-        ) from e
+    units = (unit,) if isinstance(unit, str) else tuple(unit)
+    error = None
+    for one in units:
+        try:
+            return u.ustrip(one, x)
+        except Exception as e:  # astropy's UnitConversionError, or unxt's dimension errors
+            error = error or e
+            if "rad" in one:
+                try:
+                    return _strip_angular(x, one)
+                except Exception:
+                    pass
+    expected = " or ".join(_describe_unit(one) for one in units)
+    hint = (" An angular frequency takes rad/ms, rad/s or a plain rate (1/ms: one radian per "
+            "ms); for a frequency f in Hz pass 2 pi f in rad/s." if any("rad" in one
+                                                                      for one in units) else "")
+    raise ValueError(
+        f"`{name}` has unit '{u.unit_of(x)}', which cannot be converted to {expected}. Pass a "
+        f"Quantity with a unit of the same dimension as {expected}, or a plain number already "
+        f"in {_describe_unit(units[0])}.{hint}"
+    ) from error
 
 
 def _is_concrete(x: Any) -> bool:
@@ -129,7 +160,7 @@ class ParamConverter:
     NaN and for the field's bounds. The field name is filled in when the model class is created.
     """
 
-    def __init__(self, unit: str, bounds: tuple[float | None, float | None],
+    def __init__(self, unit: str | tuple[str, ...], bounds: tuple[float | None, float | None],
                  inclusive: tuple[bool, bool]):
         self.unit = unit
         self.bounds = bounds
@@ -166,9 +197,16 @@ class ParamConverter:
                 raise ValueError(
                     f"`{self.qualname}` = {x} is outside its valid range "
                     f"{format_bounds(self.bounds, self.inclusive)}"
-                    f"{' ' + self.unit if self.unit else ''}."
+                    f"{' ' + unit_label(self.unit) if self.unit else ''}."
                 )
         return x
+
+
+def unit_label(unit: str | tuple[str, ...]) -> str:
+    """A parameter's unit for the docs and messages: `ms`, `1/ms or dimensionless`, or `""`."""
+    if isinstance(unit, str):
+        return unit
+    return " or ".join(one or "dimensionless" for one in unit)
 
 
 def format_bounds(bounds: tuple[float | None, float | None], inclusive: tuple[bool, bool]) -> str:
@@ -181,7 +219,7 @@ def format_bounds(bounds: tuple[float | None, float | None], inclusive: tuple[bo
 def param(
     default: float | Callable[[], Any],
     *,
-    unit: str = "",
+    unit: str | tuple[str, ...] = "",
     doc: str,
     bounds: tuple[float | None, float | None] = (None, None),
     inclusive: tuple[bool, bool] = (True, True),
@@ -195,7 +233,8 @@ def param(
     **Arguments:**
 
     - `default`: the default value, in `unit`.
-    - `unit`: the canonical unit string (`""` for dimensionless).
+    - `unit`: the canonical unit string (`""` for dimensionless), or a tuple of alternatives
+      (plain numbers are read in the first).
     - `doc`: one line describing the parameter; it feeds the docs and the catalogue.
     - `bounds`: `(lo, hi)` valid range (`None` for unbounded); concrete values are checked.
     - `inclusive`: whether each bound is inclusive.

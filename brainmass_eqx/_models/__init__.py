@@ -24,6 +24,7 @@ from ._mean_field import (
 )
 from ._oscillators import (
     FitzHughNagumo as FitzHughNagumo,
+    FitzHughNagumoGeneral as FitzHughNagumoGeneral,
     Generic2dOscillator as Generic2dOscillator,
     Lorenz as Lorenz,
     StuartLandau as StuartLandau,

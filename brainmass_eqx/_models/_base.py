@@ -120,6 +120,10 @@ class AbstractNeuralMass(AbstractSystem):
         name_param_converters(cls)
 
     def __check_init__(self):
+        for f in dataclasses.fields(self):
+            if f.metadata.get("flag") and not isinstance(getattr(self, f.name), bool):
+                raise TypeError(f"`{type(self).__name__}.{f.name}` must be True or False, got "
+                                f"{getattr(self, f.name)!r}.")
         shapes = {name: jnp.shape(v) for name, v in self.parameters().items()}
         try:
             jnp.broadcast_shapes(*shapes.values())
@@ -214,6 +218,13 @@ class AbstractNeuralMass(AbstractSystem):
     def zero_inputs(self, shape: tuple[int, ...] = ()) -> Inputs:
         """All inputs set to zero (the undriven node)."""
         return {k: jnp.zeros(shape, self.dtype) for k in self.input_names}
+
+
+def flag(default: bool, *, doc: str) -> Any:
+    """Declare a static on/off switch of a model's equations (e.g. `shift_sigmoid`): part of the
+    compiled structure, not a differentiable parameter; anything but a `bool` is a `TypeError`.
+    `doc` is one line for the docs."""
+    return eqx.field(default=default, static=True, metadata=dict(flag=True, doc=doc))
 
 
 def node_shape_of(n_nodes: Any) -> tuple[int, ...]:

@@ -1,7 +1,11 @@
 """The model catalogue, generated from the models' class metadata (never hand-kept)."""
 
+import dataclasses
 from typing import NamedTuple, final
 
+import numpy as np
+
+from .._core._units import unit_label
 from ._base import AbstractNeuralMass
 from ._epileptor import Epileptor
 from ._hopf import Hopf
@@ -20,6 +24,7 @@ from ._mean_field import (
 )
 from ._oscillators import (
     FitzHughNagumo,
+    FitzHughNagumoGeneral,
     Generic2dOscillator,
     Lorenz,
     StuartLandau,
@@ -41,6 +46,7 @@ ALL_MODELS: tuple[type[AbstractNeuralMass], ...] = (
     StuartLandau,
     VanDerPol,
     FitzHughNagumo,
+    FitzHughNagumoGeneral,
     ThresholdLinear,
     Generic2dOscillator,
     Lorenz,
@@ -123,6 +129,25 @@ class _ListModels:
         lines += [f"| `{r.name}` | {r.category} | {r.n_states} | {r.use_case} |"
                   for r in self(category)]
         return "\n".join(lines)
+
+    def parameters_markdown(self) -> str:
+        """Every model's parameters as Markdown tables (name, default, unit, meaning), read from
+        the `param` fields (used by the docs: the units are the canonical ms/mV/Hz/mm system, in
+        which a plain number is read; a `unxt.Quantity` of any compatible unit converts)."""
+        sections = []
+        for cls in ALL_MODELS:
+            lines = [f"### `{cls.__name__}`", "", "| parameter | default | unit | meaning |",
+                     "|---|---|---|---|"]
+            defaults = cls()
+            for name, meta in cls.param_fields().items():
+                value = np.asarray(getattr(defaults, name))
+                lines.append(f"| `{name}` | {float(value):.6g} | "
+                             f"{unit_label(meta['unit']) or 'dimensionless'} | {meta['doc']} |")
+            flags = [f for f in dataclasses.fields(cls) if f.metadata.get("flag")]
+            lines += [f"| `{f.name}` | {f.default} | switch | {f.metadata['doc']} |"
+                      for f in flags]
+            sections.append("\n".join(lines))
+        return "\n\n".join(sections)
 
     def __repr__(self) -> str:
         return "<function list_models>"

@@ -40,7 +40,7 @@ class Hopf(AbstractNeuralMass):
     doi:10.1038/s41598-017-03073-5.
     """
 
-    a: Float[Array, "*nodes"] = param(0.25, unit="", doc="bifurcation parameter (per ms)")
+    a: Float[Array, "*nodes"] = param(0.25, unit="1/ms", doc="bifurcation parameter")
     omega: Float[Array, "*nodes"] = param(2 * math.pi * 0.01, unit="rad/ms",
                                           doc="angular frequency")
 

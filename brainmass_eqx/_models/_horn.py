@@ -37,10 +37,10 @@ class HORNCell(AbstractNeuralMass):
     doi:10.1101/2022.11.29.518360.
     """
 
-    alpha: Float[Array, "*nodes"] = param(0.04, doc="drive gain (per ms^2)")
+    alpha: Float[Array, "*nodes"] = param(0.04, unit="1/ms^2", doc="drive gain")
     omega: Float[Array, "*nodes"] = param(2 * math.pi / 28.0, unit="rad/ms",
                                           doc="natural angular frequency")
-    gamma: Float[Array, "*nodes"] = param(0.01, bounds=(0.0, None), doc="damping (per ms)")
+    gamma: Float[Array, "*nodes"] = param(0.01, unit="1/ms", bounds=(0.0, None), doc="damping")
     v: Float[Array, "*nodes"] = param(0.0, doc="position feedback into the drive")
 
     state_names: ClassVar[tuple[str, ...]] = ("x", "y")

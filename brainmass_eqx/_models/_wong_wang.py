@@ -9,9 +9,10 @@ from ._base import AbstractNeuralMass, Category, NodeShape, constant_state, unif
 
 
 def _transfer(current: Array, a: Array, b: Array, d: Array) -> Array:
-    r"""$H(I) = (aI - b) / (1 - e^{-d(aI - b)})$ in Hz (current in nA, `d` in s), with the
-    removable singularity at $aI = b$ handled (its limit is $1/d$)."""
+    r"""$H(I) = (aI - b) / (1 - e^{-d(aI - b)})$ in Hz (current in nA, `a` in /nC, `b` in Hz,
+    `d` in ms), with the removable singularity at $aI = b$ handled (its limit is $1/d$)."""
     x = a * current - b
+    d = d / 1000.0  # in s, against the rate in Hz
     small = jnp.abs(x) < 1e-6
     safe = jnp.where(small, jnp.ones_like(x), x)
     return jnp.where(small, 1.0 / d + x / 2, safe / -jnp.expm1(-d * safe))
@@ -39,10 +40,10 @@ class WongWangExcInh(AbstractNeuralMass):
     **State:** `S_E`, `S_I` (synaptic gating, in [0, 1]). **Inputs:** `S_E`, `S_I`: currents in
     nA added to $I_E$ and $I_I$. **Observables:** `r_E`, `r_I` (Hz).
 
-    **Parameters** (Deco et al. 2014): `a_E` 310 /nC, `b_E` 125 Hz, `d_E` 0.16 s, `gamma_E`
-    0.641e-3 (per ms per Hz), `tau_E` 100 ms, `w_p` 1.4, `W_E` 1, `a_I` 615 /nC, `b_I` 177 Hz,
-    `d_I` 0.087 s, `gamma_I` 1e-3, `tau_I` 10 ms, `W_I` 0.7, `J_N` 0.15 nA, `J_i` 1 nA,
-    `I_0` 0.382 nA, `I_ext` 0 nA.
+    **Parameters** (Deco et al. 2014): `a_E` 310 /nC, `b_E` 125 Hz, `d_E` 160 ms, `gamma_E`
+    0.641e-3 /(ms Hz) (Deco's dimensionless 0.641), `tau_E` 100 ms, `w_p` 1.4, `W_E` 1,
+    `a_I` 615 /nC, `b_I` 177 Hz, `d_I` 87 ms, `gamma_I` 1e-3 /(ms Hz), `tau_I` 10 ms, `W_I` 0.7,
+    `J_N` 0.15 nA, `J_i` 1 nA, `I_0` 0.382 nA, `I_ext` 0 nA.
 
     **Initial state:** `S_E = S_I = 0.001`; with a key, `U(0, 0.1)`.
 
@@ -51,27 +52,27 @@ class WongWangExcInh(AbstractNeuralMass):
     doi:10.1523/JNEUROSCI.5068-13.2014. TVB's `ReducedWongWangExcInh` is the same model.
     """
 
-    a_E: Float[Array, "*nodes"] = param(310.0, doc="E gain (1/nC)")
+    a_E: Float[Array, "*nodes"] = param(310.0, unit="1/nC", doc="E gain")
     b_E: Float[Array, "*nodes"] = param(125.0, unit="Hz", doc="E threshold rate")
-    d_E: Float[Array, "*nodes"] = param(0.16, bounds=(0.0, None), inclusive=(False, True),
-                                        doc="E curvature (s)")
-    gamma_E: Float[Array, "*nodes"] = param(0.641e-3, doc="E kinetic factor (per ms per Hz)")
+    d_E: Float[Array, "*nodes"] = param(160.0, unit="ms", bounds=(0.0, None),
+                                        inclusive=(False, True), doc="E curvature")
+    gamma_E: Float[Array, "*nodes"] = param(0.641e-3, unit="1/(ms Hz)", doc="E kinetic factor")
     tau_E: Float[Array, "*nodes"] = param(100.0, unit="ms", bounds=(0.0, None),
                                           inclusive=(False, True), doc="NMDA decay time")
     w_p: Float[Array, "*nodes"] = param(1.4, doc="local excitatory recurrence")
     W_E: Float[Array, "*nodes"] = param(1.0, doc="external input scaling onto E")
-    a_I: Float[Array, "*nodes"] = param(615.0, doc="I gain (1/nC)")
+    a_I: Float[Array, "*nodes"] = param(615.0, unit="1/nC", doc="I gain")
     b_I: Float[Array, "*nodes"] = param(177.0, unit="Hz", doc="I threshold rate")
-    d_I: Float[Array, "*nodes"] = param(0.087, bounds=(0.0, None), inclusive=(False, True),
-                                        doc="I curvature (s)")
-    gamma_I: Float[Array, "*nodes"] = param(1e-3, doc="I kinetic factor (per ms per Hz)")
+    d_I: Float[Array, "*nodes"] = param(87.0, unit="ms", bounds=(0.0, None),
+                                        inclusive=(False, True), doc="I curvature")
+    gamma_I: Float[Array, "*nodes"] = param(1e-3, unit="1/(ms Hz)", doc="I kinetic factor")
     tau_I: Float[Array, "*nodes"] = param(10.0, unit="ms", bounds=(0.0, None),
                                           inclusive=(False, True), doc="GABA decay time")
     W_I: Float[Array, "*nodes"] = param(0.7, doc="external input scaling onto I")
-    J_N: Float[Array, "*nodes"] = param(0.15, doc="NMDA coupling (nA)")
-    J_i: Float[Array, "*nodes"] = param(1.0, doc="inhibitory coupling onto E (nA)")
-    I_0: Float[Array, "*nodes"] = param(0.382, doc="background current (nA)")
-    I_ext: Float[Array, "*nodes"] = param(0.0, doc="external current onto E (nA)")
+    J_N: Float[Array, "*nodes"] = param(0.15, unit="nA", doc="NMDA coupling")
+    J_i: Float[Array, "*nodes"] = param(1.0, unit="nA", doc="inhibitory coupling onto E")
+    I_0: Float[Array, "*nodes"] = param(0.382, unit="nA", doc="background current")
+    I_ext: Float[Array, "*nodes"] = param(0.0, unit="nA", doc="external current onto E")
 
     state_names: ClassVar[tuple[str, ...]] = ("S_E", "S_I")
     input_names: ClassVar[tuple[str, ...]] = ("S_E", "S_I")
@@ -137,7 +138,7 @@ class WongWang(AbstractNeuralMass):
     **State:** `S1`, `S2` (gating, in [0, 1]). **Inputs:** `S1`, `S2`: currents (nA) added to
     $x_1$, $x_2$. **Observables:** `r1`, `r2` (Hz).
 
-    **Parameters:** `a` 270 /nC, `b` 108 Hz, `d` 0.154 s, `gamma` 0.641e-3 (per ms per Hz),
+    **Parameters:** `a` 270 /nC, `b` 108 Hz, `d` 154 ms, `gamma` 0.641e-3 /(ms Hz),
     `tau_S` 100 ms, `J11 = J22` 0.2609 nA, `J12 = J21` 0.0497 nA, `I0` 0.3255 nA, `J_ext`
     0.2243e-3 nA/Hz, `mu0` 30 Hz, `c` 0 (coherence).
 
@@ -147,19 +148,19 @@ class WongWang(AbstractNeuralMass):
     perceptual decisions*, J. Neurosci. 26:1314, doi:10.1523/JNEUROSCI.3733-05.2006.
     """
 
-    a: Float[Array, "*nodes"] = param(270.0, doc="gain (1/nC)")
+    a: Float[Array, "*nodes"] = param(270.0, unit="1/nC", doc="gain")
     b: Float[Array, "*nodes"] = param(108.0, unit="Hz", doc="threshold rate")
-    d: Float[Array, "*nodes"] = param(0.154, bounds=(0.0, None), inclusive=(False, True),
-                                      doc="curvature (s)")
-    gamma: Float[Array, "*nodes"] = param(0.641e-3, doc="kinetic factor (per ms per Hz)")
+    d: Float[Array, "*nodes"] = param(154.0, unit="ms", bounds=(0.0, None),
+                                      inclusive=(False, True), doc="curvature")
+    gamma: Float[Array, "*nodes"] = param(0.641e-3, unit="1/(ms Hz)", doc="kinetic factor")
     tau_S: Float[Array, "*nodes"] = param(100.0, unit="ms", bounds=(0.0, None),
                                           inclusive=(False, True), doc="NMDA decay time")
-    J11: Float[Array, "*nodes"] = param(0.2609, doc="self-excitation of pool 1 (nA)")
-    J22: Float[Array, "*nodes"] = param(0.2609, doc="self-excitation of pool 2 (nA)")
-    J12: Float[Array, "*nodes"] = param(0.0497, doc="inhibition onto pool 1 from pool 2 (nA)")
-    J21: Float[Array, "*nodes"] = param(0.0497, doc="inhibition onto pool 2 from pool 1 (nA)")
-    I0: Float[Array, "*nodes"] = param(0.3255, doc="background current (nA)")
-    J_ext: Float[Array, "*nodes"] = param(0.2243e-3, doc="stimulus coupling (nA/Hz)")
+    J11: Float[Array, "*nodes"] = param(0.2609, unit="nA", doc="self-excitation of pool 1")
+    J22: Float[Array, "*nodes"] = param(0.2609, unit="nA", doc="self-excitation of pool 2")
+    J12: Float[Array, "*nodes"] = param(0.0497, unit="nA", doc="inhibition onto pool 1 from pool 2")
+    J21: Float[Array, "*nodes"] = param(0.0497, unit="nA", doc="inhibition onto pool 2 from pool 1")
+    I0: Float[Array, "*nodes"] = param(0.3255, unit="nA", doc="background current")
+    J_ext: Float[Array, "*nodes"] = param(0.2243e-3, unit="nA/Hz", doc="stimulus coupling")
     mu0: Float[Array, "*nodes"] = param(30.0, unit="Hz", doc="stimulus strength")
     c: Float[Array, "*nodes"] = param(0.0, bounds=(-1.0, 1.0), doc="coherence towards pool 1")
 

