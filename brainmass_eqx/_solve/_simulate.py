@@ -21,7 +21,7 @@ from ._report import report
 from ._simulation import Simulation
 from ._solvers import RK4
 from ._vector_field import InputsLike
-from .engine import DelayedAdjoint, build_config, run_network
+from .engine import DelayedAdjoint, build_config, interior_fractions, run_network
 
 
 Monitor = str | Callable[[State], Array] | AbstractMonitor
@@ -268,7 +268,7 @@ def simulate(
         y0 = {k: jnp.broadcast_to(v, model.node_shape) for k, v in y0.items()}
         dtype = jnp.result_type(*jax.tree.leaves(y0))
         ecfg = build_config(model, dt_ms, n_transient, n_total - n_transient, dtype,
-                            adjoint=adjoint)
+                            adjoint=adjoint, stage_fractions=interior_fractions(solver))
         return report(run_network(model, inputs, y0, history, mons, solver, noise_key, ecfg),
                       throw)
     if max_steps is None and not is_fixed_step(stepsize_controller):

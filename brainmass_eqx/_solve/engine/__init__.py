@@ -13,4 +13,8 @@ from ._config import (
     build_config as build_config,
 )
 from ._run import run_network as run_network
-from ._step import solver_step as solver_step, terms as terms
+from ._step import (
+    interior_fractions as interior_fractions,
+    solver_step as solver_step,
+    terms as terms,
+)

@@ -15,7 +15,7 @@ from ._checkpoint import scan_chunks
 from ._context import Coupling, Run
 from ._records import write_records
 from ._state import Carry, Stepping
-from ._step import StepArgs
+from ._step import StepArgs, stage_sums
 
 
 def base_steps(run: Run, coupling: Coupling, carry: Stepping, start: Int[Array, ""],
@@ -24,12 +24,15 @@ def base_steps(run: Run, coupling: Coupling, carry: Stepping, start: Int[Array, 
     """The `levels[0]` steps of one base block from step `start`: the carry after them, the
     per-step records (with `record`) and the pre-synaptic values written to the buffer."""
     cfg, net, monitors = run.cfg, run.net, run.params.monitors
+    fractions = cfg.stage_fractions if cfg.cubic_history and rows.shape[0] > 3 else ()
+    mids = stage_sums(rows, fractions) if fractions else None
 
     def step(carry: Stepping, k):
         dw = run.step_increment(dws, k) if cfg.stochastic else None
         t_start = (start + k).astype(run.dtype) * cfg.dt
         state, solver = run.solver_step(coupling.weights, coupling.strength, dw, carry.state,
-                                        carry.solver, StepArgs(rows, k, t_start))
+                                        carry.solver,
+                                        StepArgs(rows, k, t_start, mids, fractions))
         if monitors.resets and cfg.n_transient > 0:
             ms = jax.lax.cond(start + k + 1 == cfg.n_transient,
                               lambda: monitors.at_start(net, state.y, state.monitors),

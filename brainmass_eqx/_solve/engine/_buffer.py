@@ -9,9 +9,10 @@ starts: they are read **once per block**, as one contiguous window per connectio
 spiking simulators exchange spikes once per min-delay interval), and reduced to the summed input
 $S_i(t_{n+m}) = \sum_j w_{ij}\,\mathrm{pre}(x_j(t_{n+m} - \tau_{ij}))$ for every step end of the
 block. Long connections are read once per longer block (see `DelayPlan`). A solver stage at
-$t_{n+k} + c\,\Delta t$ then reads $(1 - c)\,S(t_{n+k}) + c\,S(t_{n+k+1})$: every stage sees the
-delayed input at its own time, exactly at the step ends and linearly interpolated in between.
-Heun is therefore second order on delayed networks, where TVB, which freezes the delayed input
+$t_{n+k} + c\,\Delta t$ then reads the sums interpolated at its own time between step ends
+(`_step.delayed_sums`): exactly at the step ends, by cubics through four step ends inside a
+step (linearly for a block shorter than three steps). Heun is therefore second order on delayed
+networks and RK4 fourth order for a smooth history, where TVB, which freezes the delayed input
 over the step, is first order.
 """
 

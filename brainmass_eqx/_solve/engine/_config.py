@@ -61,7 +61,10 @@ class ScanConfig(eqx.Module):
     sizes in steps (see [`brainmass_eqx.DelayPlan`][]; one level without delays); the delay
     `plan` (`None` without delays); `stochastic`; `itemsize`, the bytes of one state value;
     `keep_sums_bytes` (see [`brainmass_eqx.DelayedAdjoint`][]) and `store_rows`, whether the
-    forward pass of a differentiated delayed run keeps its delayed sums within it.
+    forward pass of a differentiated delayed run keeps its delayed sums within it;
+    `cubic_history`, whether solver stages inside a step read the delayed sums by cubic rather
+    than linear interpolation between step ends (see `delayed_sums`), and `stage_fractions`,
+    the solver's interior stage fractions, whose sums are then made once per block.
     """
 
     dt: float
@@ -75,6 +78,8 @@ class ScanConfig(eqx.Module):
     itemsize: int = 4
     keep_sums_bytes: int = 2**28
     store_rows: bool = False
+    cubic_history: bool = False
+    stage_fractions: tuple[float, ...] = ()
 
     @property
     def n_total(self) -> int:
@@ -101,10 +106,13 @@ class ScanConfig(eqx.Module):
 
 def build_config(net: Network, dt: float, n_transient: int, n_record: int, y0_dtype: Any,
                  max_superblock: int | None = None,
-                 adjoint: DelayedAdjoint = DelayedAdjoint()) -> ScanConfig:
+                 adjoint: DelayedAdjoint = DelayedAdjoint(),
+                 stage_fractions: tuple[float, ...] | None = ()) -> ScanConfig:
     """The settings of a run of `net`: its delay plan at step `dt` (ms) with the top level
     capped at `max_superblock` steps (default: an eighth of the run, so a short run is never
-    padded by more than that), and whether the delayed sums fit `adjoint`'s budget."""
+    padded by more than that), whether the delayed sums fit `adjoint`'s budget, and, from the
+    solver's interior `stage_fractions` (`None`: not known statically), whether its stages read
+    them by cubic interpolation (whenever a stage lies inside a step)."""
     plan = None
     n_total = n_transient + n_record
     itemsize = jnp.dtype(y0_dtype).itemsize
@@ -119,7 +127,9 @@ def build_config(net: Network, dt: float, n_transient: int, n_record: int, y0_dt
     cfg = ScanConfig(dt=dt, n_transient=n_transient, n_record=n_record, levels=levels,
                      plan=plan, stochastic=net.is_stochastic, n_channels=net.n_channels,
                      n_regions=net.n_regions, itemsize=itemsize,
-                     keep_sums_bytes=adjoint.keep_sums_bytes)
+                     keep_sums_bytes=adjoint.keep_sums_bytes,
+                     cubic_history=plan is not None and stage_fractions != (),
+                     stage_fractions=stage_fractions or ())
     if plan is not None:
         cfg = eqx.tree_at(lambda c: c.store_rows, cfg,
                           cfg.rows_bytes() <= adjoint.keep_sums_bytes)

@@ -119,6 +119,6 @@ class Run:
         dw = self.step_increment({}, 0) if self.cfg.stochastic else None
         fields = _step.fields(self.params, self.cfg, self.dtype, coupling.weights,
                               coupling.strength)
-        zero, h = _step.interval(self.cfg, self.dtype)
+        zero, h = (jnp.asarray(t, self.dtype) for t in _step.interval(self.cfg, self.dtype))
         return self.solver.init(_step.terms(*fields, self.cfg.stochastic, dw), zero, h, state,
                                 _step.StepArgs(rows, jnp.asarray(0, jnp.int32), zero))
