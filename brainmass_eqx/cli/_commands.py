@@ -66,9 +66,13 @@ def _build_model(cfg: dict[str, Any]):
     net_cfg = cfg.get("network")
     if not net_cfg:
         return node
-    conn = bmx.datasets.load_dataset(net_cfg.get("connectome", "example_connectome"))
-    if not isinstance(conn, bmx.Connectome):
-        conn = conn.connectome
+    source = net_cfg.get("connectome", "data" if "data" in cfg else "example_connectome")
+    if source == "data":
+        conn = _data_connectome(cfg)
+    else:
+        conn = bmx.datasets.load_dataset(source)
+        if not isinstance(conn, bmx.Connectome):
+            conn = conn.connectome
     speed = net_cfg.get("speed")
     if speed is None:
         conn = conn.without_lengths()
@@ -77,6 +81,33 @@ def _build_model(cfg: dict[str, Any]):
                                                                                  0.1)),
                        speed=speed,
                        noise=None if noise is None else bmx.AdditiveNoise(sigma=noise))
+
+
+def _data_connectome(cfg: dict[str, Any]):
+    """The connectome that `[data]` names: a TVB zip, or weights (and lengths) files."""
+    import brainmass_eqx as bmx
+
+    d = cfg.get("data", {})
+    if "connectome" not in d:
+        raise ValueError("[network] connectome = \"data\" needs [data] connectome = \"FILE\" "
+                         "(a TVB zip or a weights matrix).")
+    if d["connectome"].endswith(".zip"):
+        return bmx.Connectome.from_tvb(d["connectome"])
+    return bmx.Connectome.from_files(
+        d["connectome"], d.get("lengths"), labels=d.get("labels"),
+        source_first=bool(d.get("source_first", False)),
+        lengths_unit=d.get("lengths_unit", "mm"), key=d.get("key"))
+
+
+def _data_subjects(cfg: dict[str, Any]):
+    """The subjects' data that `[data]` names (its BOLD files and connectome)."""
+    import brainmass_eqx as bmx
+
+    d = cfg["data"]
+    return bmx.datasets.load_subjects(
+        d["bold"], tr=float(d["tr"]), connectome=_data_connectome(cfg),
+        regions_first=bool(d.get("regions_first", False)), n_frames=d.get("n_frames"),
+        key=d.get("key"))
 
 
 def _simulate_cfg(args: argparse.Namespace) -> dict[str, Any]:
@@ -193,11 +224,17 @@ def _fit(args: argparse.Namespace) -> int:
         else:
             raise ValueError(f"constraint for {p!r} must be \"positive\", \"negative\" or "
                              f"[lo, hi], got {spec!r}.")
-    target_name = f.get("target", "hcp_group_fc")
-    if target_name != "hcp_group_fc":
-        raise ValueError(f"unsupported target {target_name!r}; only \"hcp_group_fc\" (the "
-                         "group-average empirical FC of the hcp dataset) is built in.")
-    data = bmx.datasets.load_dataset("hcp")
+    own = "bold" in cfg.get("data", {})
+    target_name = f.get("target", "group_fc" if own else "hcp_group_fc")
+    if target_name not in ("group_fc", "hcp_group_fc"):
+        raise ValueError(f"unsupported target {target_name!r}; use \"group_fc\" (the "
+                         "group-average FC of the [data] subjects) or \"hcp_group_fc\" (the "
+                         "hcp dataset's).")
+    if target_name == "group_fc" and not own:
+        raise ValueError("target \"group_fc\" needs [data] bold = [...] and tr (your "
+                         "subjects' files); \"hcp_group_fc\" is the bundled data's.")
+    data = _data_subjects(cfg) if target_name == "group_fc" else \
+        bmx.datasets.load_dataset("hcp")
     split = None
     if f.get("heldout_subjects"):
         split = bmx.split_subjects(len(data.subjects), int(f["heldout_subjects"]))

@@ -8,13 +8,17 @@ from typing import Any
 
 
 #: The config's tables and keys, with their types (`float` also takes an int; `dict` is a
-#: table). `simulate` reads the first four tables, `fit` all of them.
+#: table). `simulate` reads `model`, `simulate`, `network`, `output` and `data`, `fit` all of
+#: them. `[data]` names your own files (paths relative to the config file).
 SCHEMA: dict[str, dict[str, Any]] = {
     "model": {"name": str, "params": dict},
     "simulate": {"duration": float, "dt": float, "transient": float, "n_nodes": int,
                  "seed": int, "bold_period": float},
     "network": {"connectome": str, "coupling": float, "speed": float, "noise": float},
     "output": {"path": str},
+    "data": {"connectome": str, "lengths": str, "labels": str, "source_first": bool,
+             "lengths_unit": str, "key": str, "bold": list, "tr": float,
+             "regions_first": bool, "n_frames": int},
     "fit": {"parameters": list, "constraints": dict, "target": str, "method": str,
             "learning_rate": float, "steps": int, "optimizer": str, "budget": int,
             "num_workers": int, "checkpoint": str, "resume": bool, "objective": str,
@@ -67,8 +71,13 @@ def _check_config(cfg: dict[str, Any], path: Path, tables: Sequence[str]) -> Non
                          f"got {fit['parameters']!r}.")
 
 
+#: The keys of `[data]` that name files, resolved against the config file's folder.
+DATA_FILES = ("connectome", "lengths", "labels")
+
+
 def read_config(path: str | None, tables: Sequence[str] = ("model", "simulate", "network",
-                                                              "output")) -> dict[str, Any]:
+                                                              "output", "data")
+                ) -> dict[str, Any]:
     if path is None:
         return {}
     p = Path(path)
@@ -81,4 +90,16 @@ def read_config(path: str | None, tables: Sequence[str] = ("model", "simulate", 
     except UnicodeDecodeError:
         raise ValueError(f"config file {p} is not a text (TOML) file.") from None
     _check_config(cfg, p, tables)
+    data = cfg.get("data")
+    if data is not None:
+        for key in DATA_FILES:
+            if key in data:
+                data[key] = str(p.parent / data[key])
+        if "bold" in data:
+            if not all(isinstance(b, str) for b in data["bold"]):
+                raise ValueError(f"{p}: [data] bold must be a list of file names, got "
+                                 f"{data['bold']!r}.")
+            data["bold"] = [str(p.parent / b) for b in data["bold"]]
+            if "tr" not in data:
+                raise ValueError(f"{p}: [data] bold needs its repetition time: tr = ... (ms).")
     return cfg

