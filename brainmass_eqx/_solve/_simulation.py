@@ -4,6 +4,8 @@ from typing import Any, final
 
 import diffrax as dfx
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._core._types import State
@@ -18,8 +20,10 @@ class Simulation(eqx.Module):
     **Fields:**
 
     - `ts`: the step times in ms, `(time,)`; sample `k` is at the *end* of step `k`, so the
-      first sample is at `transient + dt` and the last at `duration`. Monitors with a `period`
-      (BOLD, subsampling, averaging) have their own sample times: `sim.times(name)`.
+      first sample is at `transient + dt` and the last at `duration` — or, with
+      `simulate(..., save_initial=True)` (`initial`), the first is the state at `transient`.
+      Monitors with a `period` (BOLD, subsampling, averaging) have their own sample times:
+      `sim.times(name)`.
     - `ys`: the monitored arrays, keyed by monitor name.
     - `final_state`: the state at the end of the run (continue with `simulate(..., y0=...)`).
     - `result`: the solver's `diffrax.RESULTS` (check it when running with `throw=False`).
@@ -32,6 +36,7 @@ class Simulation(eqx.Module):
     result: dfx.RESULTS
     stats: dict[str, Any]
     strides: dict[str, int | None] = eqx.field(default_factory=dict, static=True)
+    initial: bool = eqx.field(default=False, static=True)
 
     def times(self, name: str) -> Float[Array, " samples"]:
         """The sample times (ms) of monitor `name`: `ts` for per-step monitors, the end of each
@@ -40,7 +45,9 @@ class Simulation(eqx.Module):
         stride = self.strides.get(name, 1)
         if stride is None:
             return self.ts[-1:]
-        return self.ts[stride - 1::stride]
+        if stride == 1:
+            return self.ts
+        return self.ts[int(self.initial) + stride - 1::stride]
 
     def __getitem__(self, name: str) -> Array:
         try:
@@ -56,3 +63,18 @@ class Simulation(eqx.Module):
     def keys(self) -> tuple[str, ...]:
         """The monitor names."""
         return tuple(self.ys)
+
+
+def with_initial(ts: Float[Array, " time"], ys: dict[str, Array],
+                 strides: dict[str, int | None], t0: float, first: dict[str, Array]
+                 ) -> tuple[Array, dict[str, Array]]:
+    """`ts` and the per-step records of `ys` with the sample `first` (the records of the
+    state at the start of the recording, time `t0`) put in front; periodic and final-value
+    monitors keep their own samples."""
+    ts = jnp.concatenate([jnp.asarray([t0], ts.dtype), ts])
+    out = dict(ys)
+    for name, stride in strides.items():
+        if stride == 1:
+            out[name] = jax.tree.map(lambda f, y: jnp.concatenate([f[None].astype(y.dtype), y]),
+                                     first[name], ys[name])
+    return ts, out

@@ -14,7 +14,7 @@ from ._buffer import column
 from ._checkpoint import scan_chunks
 from ._context import Coupling, Run
 from ._records import write_records
-from ._state import Carry, Stepping
+from ._state import Carry, Ends, Stepping
 from ._step import StepArgs, stage_sums
 
 
@@ -24,7 +24,8 @@ def base_steps(run: Run, coupling: Coupling, carry: Stepping, start: Int[Array, 
     """The `levels[0]` steps of one base block from step `start`: the carry after them, the
     per-step records (with `record`) and the pre-synaptic values written to the buffer."""
     cfg, net, monitors = run.cfg, run.net, run.params.monitors
-    fractions = cfg.stage_fractions if cfg.cubic_history and rows.shape[0] > 3 else ()
+    fractions = cfg.stage_fractions if cfg.cubic_history and not cfg.frozen_input \
+        and rows.shape[0] > 3 else ()
     mids = stage_sums(rows, fractions) if fractions else None
 
     def step(carry: Stepping, k):
@@ -38,8 +39,14 @@ def base_steps(run: Run, coupling: Coupling, carry: Stepping, start: Int[Array, 
                               lambda: monitors.at_start(net, state.y, state.monitors),
                               lambda: state.monitors)
             state = dataclasses.replace(state, monitors=ms)
-        final = jax.tree.map(lambda new, old: jnp.where(start + k + 1 == cfg.n_total, new, old),
-                             state, carry.final)
+        def kept_at(step, old):
+            return jax.tree.map(lambda new, o: jnp.where(start + k + 1 == step, new, o), state,
+                                old)
+
+        first = carry.final.first
+        if cfg.save_initial and cfg.n_transient > 0:
+            first = kept_at(cfg.n_transient, first)
+        final = Ends(first, kept_at(cfg.n_total, carry.final.last))
         out = monitors.record(net, state.y, state.monitors) if record else None
         pre = None if cfg.plan is None else net.coupling.pre(net.coupled(state.y))
         return Stepping(state, solver, final), (out, pre)

@@ -64,7 +64,9 @@ class ScanConfig(eqx.Module):
     forward pass of a differentiated delayed run keeps its delayed sums within it;
     `cubic_history`, whether solver stages inside a step read the delayed sums by cubic rather
     than linear interpolation between step ends (see `delayed_sums`), and `stage_fractions`,
-    the solver's interior stage fractions, whose sums are then made once per block.
+    the solver's interior stage fractions, whose sums are then made once per block;
+    `frozen_input`, every stage reads the sums of its step's start (TVB's scheme);
+    `save_initial`, the records start with the state at the start of the recording.
     """
 
     dt: float
@@ -80,6 +82,8 @@ class ScanConfig(eqx.Module):
     store_rows: bool = False
     cubic_history: bool = False
     stage_fractions: tuple[float, ...] = ()
+    frozen_input: bool = False
+    save_initial: bool = False
 
     @property
     def n_total(self) -> int:
@@ -107,7 +111,8 @@ class ScanConfig(eqx.Module):
 def build_config(net: Network, dt: float, n_transient: int, n_record: int, y0_dtype: Any,
                  max_superblock: int | None = None,
                  adjoint: DelayedAdjoint = DelayedAdjoint(),
-                 stage_fractions: tuple[float, ...] | None = ()) -> ScanConfig:
+                 stage_fractions: tuple[float, ...] | None = (), save_initial: bool = False
+                 ) -> ScanConfig:
     """The settings of a run of `net`: its delay plan at step `dt` (ms) with the top level
     capped at `max_superblock` steps (default: an eighth of the run, so a short run is never
     padded by more than that), whether the delayed sums fit `adjoint`'s budget, and, from the
@@ -129,7 +134,9 @@ def build_config(net: Network, dt: float, n_transient: int, n_record: int, y0_dt
                      n_regions=net.n_regions, itemsize=itemsize,
                      keep_sums_bytes=adjoint.keep_sums_bytes,
                      cubic_history=plan is not None and stage_fractions != (),
-                     stage_fractions=stage_fractions or ())
+                     stage_fractions=stage_fractions or (),
+                     frozen_input=net.has_delays and net.frozen_delayed_input,
+                     save_initial=save_initial)
     if plan is not None:
         cfg = eqx.tree_at(lambda c: c.store_rows, cfg,
                           cfg.rows_bytes() <= adjoint.keep_sums_bytes)

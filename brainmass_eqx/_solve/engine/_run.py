@@ -15,7 +15,7 @@ from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 from ..._monitors import MonitorSet
 from ..._network import Network
 from .._report import mark_nonfinite
-from .._simulation import Simulation
+from .._simulation import Simulation, with_initial
 from .._vector_field import Augmented
 from ._batching import batch_minor
 from ._blocks import chunks, scan_noise_only
@@ -24,7 +24,7 @@ from ._config import ScanConfig
 from ._context import Run
 from ._records import empty_records, trim_records
 from ._reverse import chunks_bwd, history_cotangent
-from ._state import Adjoints, Carry, Cotangents, Params, add, zeros_like_inexact
+from ._state import Adjoints, Carry, Cotangents, Ends, Params, add, zeros_like_inexact
 
 
 @final
@@ -53,7 +53,7 @@ def _forward(start: DelayedStart, solver, key, cfg: ScanConfig, *, save: bool,
         kept = jnp.zeros((cfg.n_base_blocks, cfg.levels[0] + 1, *start.history.shape[1:]),
                          start.history.dtype)
     buffer = DelayBuffer.from_history(cfg.plan, start.history, member)
-    carry = Carry(start.state, buffer, start.solver, start.state, kept=kept)
+    carry = Carry(start.state, buffer, start.solver, Ends.at(start.state), kept=kept)
     carry, saved_warm = chunks(run, carry, 0, blocks.n_warm, record=False, save=save)
     monitors, net = start.params.monitors, start.params.system
     shapes = jax.eval_shape(lambda: monitors.record(net, start.state.y, start.state.monitors))
@@ -104,7 +104,7 @@ def _delayed_bwd(residuals, grad_obj, perturbed, start: DelayedStart, solver, ke
     plan, blocks = cfg.plan, cfg.blocks
     saved_warm, saved_rec, kept = residuals
     ct_final, ct_records = grad_obj
-    ct_final = _fill(start.state, ct_final)
+    ct_final = _fill(Ends.at(start.state), ct_final)
     if ct_records is not None:
         shapes = jax.eval_shape(lambda: _forward(start, solver, key, cfg, save=False)[0][1])
         ct_records = _fill(shapes, ct_records)
@@ -188,7 +188,7 @@ def run_network(net: Network, inputs, y0: dict[str, Array], history, monitors: M
         final, records = delayed(start, solver, key, cfg)
     else:
         # noise without delays: no buffer, so autodiff with chunked rematerialisation is fine
-        carry = Carry(state, None, solver_state, state)
+        carry = Carry(state, None, solver_state, Ends.at(state))
         carry, _ = scan_noise_only(run, carry, 0, blocks.n_warm, record=False)
         carry, outs = scan_noise_only(run, carry, blocks.n_warm, blocks.n_record, record=True)
         final = carry.final
@@ -196,7 +196,11 @@ def run_network(net: Network, inputs, y0: dict[str, Array], history, monitors: M
     ts = jnp.asarray((cfg.n_transient + 1 + np.arange(cfg.n_record)) * cfg.dt, dtype)
     stats = {"num_steps": jnp.asarray((blocks.n_warm + blocks.n_record) * cfg.levels[-1]),
              "block": jnp.asarray(cfg.levels[0]), "superblock": jnp.asarray(cfg.levels[-1])}
+    ys = monitors.finish(records, final.last.monitors, cfg.dt, cfg.plan is not None)
+    strides = monitors.strides(cfg.dt)
+    if cfg.save_initial:
+        ts, ys = with_initial(ts, ys, strides, cfg.n_transient * cfg.dt,
+                              monitors.record(net, final.first.y, final.first.monitors))
     return mark_nonfinite(Simulation(
-        ts=ts, ys=monitors.finish(records, final.monitors, cfg.dt, cfg.plan is not None),
-        final_state=final.y, result=dfx.RESULTS.successful, stats=stats,
-        strides=monitors.strides(cfg.dt)))
+        ts=ts, ys=ys, final_state=final.last.y, result=dfx.RESULTS.successful, stats=stats,
+        strides=strides, initial=cfg.save_initial))

@@ -26,6 +26,20 @@ class Params(eqx.Module):
 
 
 @final
+class Ends(eqx.Module):
+    """The states a run reports besides its records: `first`, at the start of the recording
+    (step `n_transient`; kept only when the run saves its initial sample), and `last`, at its
+    last step."""
+
+    first: Augmented
+    last: Augmented
+
+    @staticmethod
+    def at(state: Augmented) -> "Ends":
+        return Ends(state, state)
+
+
+@final
 class Tape(eqx.Module):
     """The inputs of every base block of one chunk, written by the reverse pass's recompute and
     read as it walks the chunk backwards: block `first + i` started from `state[i]`,
@@ -36,11 +50,11 @@ class Tape(eqx.Module):
     first: Int[Array, ""]
     state: Augmented
     solver: PyTree
-    final: Augmented
+    final: Ends
     rows: Float[Array, "blocks rows channels nodes"] | None
     pres: Float[Array, "blocks steps channels nodes"] | None
 
-    def write(self, b: Int[Array, ""], state: Augmented, solver: PyTree, final: Augmented,
+    def write(self, b: Int[Array, ""], state: Augmented, solver: PyTree, final: Ends,
               rows: Array, pres: Array) -> "Tape":
         """The tape with base block `b`'s inputs written."""
         def put(arrays, value):
@@ -74,7 +88,7 @@ class Carry(eqx.Module):
     state: Augmented
     buffer: DelayBuffer | None
     solver: PyTree
-    final: Augmented
+    final: Ends
     records: dict[str, PyTree] | None = None
     kept: Float[Array, "blocks rows channels nodes"] | None = None
     tape: Tape | None = None
@@ -102,7 +116,7 @@ class Cotangents(eqx.Module):
 
     state: Augmented
     solver: PyTree
-    final: Augmented
+    final: Ends
     ring: Float[Array, "channels nodes time"]
     row0: Float[Array, "channels nodes"]
     params: PyTree
@@ -128,4 +142,4 @@ class Stepping(eqx.Module):
 
     state: Augmented
     solver: PyTree
-    final: Augmented
+    final: Ends

@@ -64,7 +64,9 @@ def fields(params: Params, cfg: ScanConfig, dtype: Any, weights: Array, strength
             sums = net.instantaneous_sums(state.y, weights)
         else:
             c = t_local / cfg.dt
-            if isinstance(c, float) and c in args.fractions:
+            if cfg.frozen_input:  # TVB: the sums of the step's start, for every stage
+                sums = jax.lax.dynamic_index_in_dim(args.rows, args.k, keepdims=False)
+            elif isinstance(c, float) and c in args.fractions:
                 sums = jax.lax.dynamic_index_in_dim(args.mids[args.fractions.index(c)],
                                                     args.k, keepdims=False)
             else:
