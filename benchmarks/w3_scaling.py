@@ -7,7 +7,8 @@ distance), Hopf nodes (a = 0.25, omega = 0.2 rad/ms), diffusive coupling k = 0.5
 Prints, per size: connections, forward wall time for `--seconds` (1 s), microseconds per step
 and nanoseconds per connection-step (flat if the cost is linear in the connections), the
 gradient (of 1 - corr(FC, target) with respect to k and every a) over forward ratio, and the
-peak RSS of a `--grad-seconds` gradient in a child process; with `--neurolib-python`,
+peak RSS of a `--grad-seconds` gradient in a child process (of x at every step, or sampled
+every `--grad-period` ms); with `--neurolib-python`,
 neurolib 0.6.2 on the same connectome (its 10 s W1 run, scaled to per step) as a ratio.
 
     .venv/bin/python benchmarks/w3_scaling.py --neurolib-python /tmp/nl/bin/python
@@ -54,7 +55,7 @@ def once(fn):
     return time.perf_counter() - t0
 
 
-def setup(n, seconds):
+def setup(n, seconds, period=None):
     import equinox as eqx
     import jax
     import jax.numpy as jnp
@@ -66,11 +67,14 @@ def setup(n, seconds):
                       bmx.Connectome(w, lengths), bmx.DiffusiveCoupling(k=0.5), speed=10.0)
     y0 = net.initial_state(key=jax.random.key(0))
     duration = seconds * 1000.0
-    target = jnp.corrcoef(bmx.simulate(net, duration, 0.1, y0=y0, monitors=["x"])["x"].T)
+    # every step of x, or (with `period`, ms) x sampled every `period`: the record of every
+    # step of a 60 s run of 1000 regions is 2.4 GB by itself, and its cotangent as much again
+    monitors = {"x": "x" if period is None else bmx.Subsample(on="x", period=period)}
+    target = jnp.corrcoef(bmx.simulate(net, duration, 0.1, y0=y0, monitors=monitors)["x"].T)
 
     def loss(theta):
         model = eqx.tree_at(lambda m: (m.coupling.k, m.node.a), net, (theta[0], theta[1:]))
-        x = bmx.simulate(model, duration, 0.1, y0=y0, monitors=["x"])["x"]
+        x = bmx.simulate(model, duration, 0.1, y0=y0, monitors=monitors)["x"]
         fc = jnp.corrcoef(x.T)
         iu = jnp.triu_indices(n, 1)
         a, b = fc[iu] - fc[iu].mean(), target[iu] - target[iu].mean()
@@ -84,10 +88,10 @@ def setup(n, seconds):
         lengths
 
 
-def child(n, seconds):
+def child(n, seconds, period=None):
     import jax
 
-    _, _, _, grad, theta, _, _ = setup(n, seconds)
+    _, _, _, grad, theta, _, _ = setup(n, seconds, period)
     t0 = time.perf_counter()
     jax.block_until_ready(grad(theta))
     print(json.dumps({"wall_s": time.perf_counter() - t0,
@@ -100,10 +104,12 @@ def main():
     p.add_argument("--seconds", type=float, default=1.0)
     p.add_argument("--grad-seconds", type=float, default=10.0)
     p.add_argument("--neurolib-python", default=None)
+    p.add_argument("--grad-period", type=float, default=None,
+                   help="the memory run's x sampled every this many ms (default: every step)")
     p.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child is not None:
-        child(args.child, args.grad_seconds)
+        child(args.child, args.grad_seconds, args.grad_period)
         return
     steps = int(round(args.seconds * 1000 / 0.1))
     print(f"{'N':>5} {'edges':>7} {'fwd s':>7} {'us/step':>8} {'ns/edge-step':>12} "
@@ -116,8 +122,9 @@ def main():
                           for _ in range(3)])
         fwd = float(np.median(pairs[:, 0]))
         ratio = float(np.median(pairs[:, 1] / pairs[:, 0]))
+        period = [] if args.grad_period is None else ["--grad-period", str(args.grad_period)]
         mem = subprocess.run([sys.executable, __file__, "--child", str(n), "--grad-seconds",
-                              str(args.grad_seconds)], capture_output=True, text=True)
+                              str(args.grad_seconds), *period], capture_output=True, text=True)
         rss = json.loads(mem.stdout.strip().splitlines()[-1])["peak_rss_mb"] \
             if mem.returncode == 0 else float("nan")
         nl_step, nl_ratio = float("nan"), float("nan")

@@ -301,6 +301,7 @@ def test_save_initial_starts_the_record_at_the_initial_state():
         bmx.simulate(model, 10.0, 0.5, save_initial=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delayed", [True, False], ids=["delayed", "noise-only"])
 def test_save_initial_on_engine_runs_with_its_gradient(x64, delayed):
     conn = bmx.datasets.load_dataset("example_connectome")
