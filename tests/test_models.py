@@ -15,6 +15,12 @@ from brainmass_eqx._models import ALL_MODELS
 
 
 models = pytest.mark.parametrize("cls", ALL_MODELS, ids=[c.__name__ for c in ALL_MODELS])
+#: The jit/vmap/grad check compiles three programs per model (8-13 s each): the default run
+#: keeps one model of each kind, the slow set runs every model.
+_QUICK = {"Hopf", "WilsonCowan", "JansenRit", "Epileptor"}
+models_quick_first = pytest.mark.parametrize(
+    "cls", [c if c.__name__ in _QUICK else pytest.param(c, marks=pytest.mark.slow)
+            for c in ALL_MODELS], ids=[c.__name__ for c in ALL_MODELS])
 
 
 @models
@@ -92,7 +98,7 @@ def test_quantities_in_canonical_units_equal_plain_numbers(cls):
     assert eqx.tree_equal(plain, with_units)
 
 
-@models
+@models_quick_first
 def test_jit_vmap_grad(cls):
     model = cls()
     name, value = next(iter(model.parameters().items()))
