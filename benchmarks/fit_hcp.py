@@ -70,11 +70,7 @@ def fit_lnfc(net, target, steps, lr, *, ec: bool, lam: float):
         picked = (n.coupling.k if not ec else n.coupling.coupling.k, n.node.a)
         return picked + ((n.coupling.log_gain,) if ec else ())
 
-    def total(model, target):
-        out = loss(model, target)
-        if ec:
-            out = out + lam * jnp.mean(model.coupling.log_gain ** 2)
-        return out
+    total = bmx.StructuralPenalty(loss, lam) if ec else loss
 
     # a >= 5e-5 /ms below the bifurcation: node time constants under 20 s, so that 600 s of
     # simulated BOLD can show the stationary FC the linear-noise loss fits (closer to the

@@ -15,6 +15,7 @@ from ._core import CANONICAL_UNITS as CANONICAL_UNITS, param as param
 from ._learn import (
     AbstractConstraint as AbstractConstraint,
     AbstractFitMethod as AbstractFitMethod,
+    BatchFitResult as BatchFitResult,
     Bounded as Bounded,
     Checkpointing as Checkpointing,
     Constrained as Constrained,
@@ -35,6 +36,7 @@ from ._learn import (
     Scipy as Scipy,
     SimulatedLoss as SimulatedLoss,
     StepInfo as StepInfo,
+    StructuralPenalty as StructuralPenalty,
     SubjectSplit as SubjectSplit,
     Trainer as Trainer,
     TrainResult as TrainResult,
@@ -43,6 +45,7 @@ from ._learn import (
     check_linear_noise as check_linear_noise,
     constrain as constrain,
     fit as fit,
+    fit_each as fit_each,
     split_subjects as split_subjects,
     train as train,
     unwrap as unwrap,
@@ -119,6 +122,7 @@ from ._network import (
     SigmoidalCoupling as SigmoidalCoupling,
     SigmoidalJansenRitCoupling as SigmoidalJansenRitCoupling,
     TanhCoupling as TanhCoupling,
+    homotopic_pairs as homotopic_pairs,
 )
 from ._scale import sweep as sweep
 from ._solve import (

@@ -1,6 +1,7 @@
 """Learning: trainable selections and constraints, checkpoints, `fit` behind
 `AbstractFitMethod` (`Optax`, `Nevergrad`, `Scipy`), task training and readouts."""
 
+from ._batch_fit import BatchFitResult as BatchFitResult, fit_each as fit_each
 from ._constraints import (
     AbstractConstraint as AbstractConstraint,
     Bounded as Bounded,
@@ -18,6 +19,7 @@ from ._losses import (
     MultiKeyFCLoss as MultiKeyFCLoss,
     PerSubjectLoss as PerSubjectLoss,
     SimulatedLoss as SimulatedLoss,
+    StructuralPenalty as StructuralPenalty,
     check_linear_noise as check_linear_noise,
 )
 from ._method import AbstractFitMethod as AbstractFitMethod

@@ -233,3 +233,51 @@ class _OneSubject(eqx.Module):
         w = jnp.where(weights != 0, w, 0.0).astype(weights.dtype)
         subject = eqx.tree_at(lambda m: m.connectome.weights, self.model, w)
         return self.loss(subject, target, *self.rest)
+
+
+@final
+class StructuralPenalty(eqx.Module):
+    r"""An effective-connectivity loss: `loss` plus a penalty that pulls the learnt
+    connections towards the structural weights,
+    $\mathcal{L}(\text{model}, \dots) + \lambda \frac{1}{|E|} \sum_{(i,j) \in E} g_{ij}^2$,
+    with $g$ the log-gains of the network's [`brainmass_eqx.LearnableWeights`][] coupling
+    (effective weights $w_{ij} e^{g_{ij}}$, so $g = 0$ is the structural connectome) and $E$
+    the connectome's connections (connections added by
+    [`brainmass_eqx.Connectome.with_edges`][] are pulled towards their seed weight).
+
+    Called as `loss(model, *data)`, everything passed on to `loss`. **Fields:** `loss`,
+    `strength` $\lambda \ge 0$ (larger keeps the fit closer to the structure and over-fits
+    less; `benchmarks/fit_hcp.py` uses 0.01).
+
+    **Raises:** `TypeError` when the model is not a network whose coupling is
+    `LearnableWeights`.
+    """
+
+    loss: Any
+    strength: float = eqx.field(default=0.01, static=True)
+
+    def __check_init__(self):
+        if not (float(self.strength) >= 0):
+            raise ValueError(f"`strength` must be >= 0, got {self.strength}.")
+
+    def penalty(self, model: AbstractSystem) -> Float[Array, ""]:
+        """$\\frac{1}{|E|}\\sum_E g_{ij}^2$ of `model`'s connections."""
+        from .._network import LearnableWeights
+
+        coupling = getattr(model, "coupling", None)
+        if not isinstance(coupling, LearnableWeights):
+            raise TypeError(
+                "`StructuralPenalty` needs a Network whose coupling is `LearnableWeights` "
+                f"(got {type(coupling).__name__}): wrap it, "
+                "`eqx.tree_at(lambda n: n.coupling, net, bmx.LearnableWeights(net.coupling, "
+                "n_regions=N))`.")
+        edges = model.connectome.edges.array
+        if edges.shape[0] == 0:
+            return jnp.zeros((), coupling.log_gain.dtype)
+        return jnp.mean(coupling.log_gain[edges[:, 0], edges[:, 1]] ** 2)
+
+    def __call__(self, model: AbstractSystem, *data: Any) -> Float[Array, ""]:
+        value = self.loss(model, *data)
+        if self.strength == 0:
+            return value
+        return value + jnp.asarray(self.strength, value.dtype) * self.penalty(model)

@@ -17,6 +17,7 @@ from ._delay_plan import (
     DelayPlan as DelayPlan,
     EdgeGroup as EdgeGroup,
 )
+from ._edges import homotopic_pairs as homotopic_pairs
 from ._network import Network as Network
 from ._noise import (
     AbstractNoise as AbstractNoise,

@@ -202,6 +202,49 @@ class Connectome(eqx.Module):
         return Connectome(np.asarray(self.weights), None, labels=self.labels, centres=centres,
                           zero_diagonal=False)
 
+    def with_edges(self, pairs: Any, *, weight: Any = None, length: Any = None,
+                   symmetric: bool = True) -> "Connectome":
+        r"""The connectome with the connections `pairs` added to its static pattern (onto
+        `pairs[:, 0]` from `pairs[:, 1]`, and back when `symmetric`), e.g. connections
+        tractography misses, so that an effective-connectivity fit
+        ([`brainmass_eqx.LearnableWeights`][]) can give them a strength. Existing connections
+        keep their weight and length.
+
+        **Arguments:**
+
+        - `pairs`: `(P, 2)` integer region indices.
+        - `weight`: the seed weight of the added connections (default: the median of the
+          existing non-zero weights, a typical connection).
+        - `length`: their tract length in mm (a number or one per pair). By default the length
+          already stored for the pair is kept where it is non-zero, and otherwise the distance
+          between the region `centres` is used.
+        - `symmetric`: add both directions (default `True`).
+
+        **Raises:** `ValueError` for malformed `pairs`, a non-positive `weight`, or added
+        connections of a delayed connectome with no length to give them (no `length`, no
+        stored length, no `centres`).
+        """
+        from ._edges import added_edges
+
+        w, ell = added_edges(np.asarray(self.weights), _array_or_none(self.lengths),
+                             _array_or_none(self.centres), pairs, weight=weight,
+                             length=length, symmetric=symmetric)
+        return Connectome(w, ell, labels=self.labels, centres=_array_or_none(self.centres),
+                          zero_diagonal=False)
+
+    def with_homotopic(self, *, weight: Any = None, length: Any = None,
+                       order: str | None = None) -> "Connectome":
+        r"""The connectome with every homotopic connection (each region to its mirror in the
+        other hemisphere, both ways) in its pattern: [`brainmass_eqx.homotopic_pairs`][] from
+        the labels (or `order="interleaved"` / `"blocks"` for atlases whose labels do not name
+        the hemisphere), added by [`brainmass_eqx.Connectome.with_edges`][] with `weight` and
+        `length`. Tractography under-estimates these callosal connections, and the strong
+        homotopic FC of resting-state data needs them."""
+        from ._edges import homotopic_pairs
+
+        pairs = homotopic_pairs(self.labels, n_regions=self.n_regions, order=order)
+        return self.with_edges(pairs, weight=weight, length=length)
+
     @classmethod
     def unconnected(cls, n_regions: int) -> "Connectome":
         """`n_regions` regions with no connections (independent nodes, e.g. with noise)."""
@@ -284,6 +327,10 @@ class Connectome(eqx.Module):
         if centres is not None:
             c = read_array(centres, name="centres", key=key) * scale
         return cls(w, ell, labels=read_labels(labels), centres=c, zero_diagonal=zero_diagonal)
+
+
+def _array_or_none(x: StaticArray | None) -> np.ndarray | None:
+    return None if x is None else x.array
 
 
 def _length_scale(unit: str) -> float:

@@ -288,7 +288,6 @@ def _fit_loss(f: dict, s: dict):
     """The `[fit] objective`: `simulated` (one key, the default), `multikey` (`n_keys` keys
     pooled) or `linear_noise` (no simulation), each `1 - r` of the FC's upper triangles, plus
     the effective connectivity's penalty towards the structural weights."""
-    import jax.numpy as jnp
 
     import brainmass_eqx as bmx
 
@@ -306,9 +305,6 @@ def _fit_loss(f: dict, s: dict):
     penalty = float(f.get("penalty", 0.0)) if f.get("effective_connectivity", False) else 0.0
 
     def loss(m, target, key):
-        value = inner(m, target) if name == "linear_noise" else inner(m, target, key)
-        if penalty:
-            value = value + penalty * jnp.mean(m.coupling.log_gain ** 2)
-        return value
+        return inner(m, target) if name == "linear_noise" else inner(m, target, key)
 
-    return loss
+    return bmx.StructuralPenalty(loss, penalty) if penalty else loss

@@ -44,7 +44,7 @@ def hcp_demo_network(data, *, coupling: float = DEMO_COUPLING, speed: float = DE
 
 def demo_fit(data, train_fc, steps: int, *, lr: float = 0.05, penalty: float = 0.01):
     """The demo's fit: Adam on `LinearNoiseFCLoss` over the coupling, the per-region `a` and
-    the connections' log-gains (`LearnableWeights`), with `penalty * mean(log_gain^2)`."""
+    the connections' log-gains (`LearnableWeights`), with `StructuralPenalty(penalty)`."""
     import equinox as eqx
     import jax.numpy as jnp
     import optax
@@ -57,10 +57,7 @@ def demo_fit(data, train_fc, steps: int, *, lr: float = 0.05, penalty: float = 0
                                                                       n_regions=80))
     loss = bmx.LinearNoiseFCLoss(state={"x": jnp.zeros(80), "y": jnp.zeros(80)})
 
-    def total(model, target):
-        return loss(model, target) + penalty * jnp.mean(model.coupling.log_gain ** 2)
-
-    return bmx.fit(net, total, train_fc,
+    return bmx.fit(net, bmx.StructuralPenalty(loss, penalty), train_fc,
                    where=lambda n: (n.coupling.coupling.k, n.node.a, n.coupling.log_gain),
                    constraints=(bmx.Positive(), bmx.Negative(DEMO_A_MARGIN), None),
                    method=optax.adam(lr), steps=steps), loss
