@@ -49,6 +49,35 @@ def test_gradient_with_respect_to_connectome_weights(x64, reverse_policy):
     np.testing.assert_allclose(jnp.vdot(g, v), fd, rtol=1e-5)
 
 
+@pytest.mark.parametrize("exact", [False, True], ids=["grid-delays", "exact-delays"])
+def test_weights_gradient_of_a_dense_network_with_many_slots_per_level(x64, exact):
+    """Levels with many slots take the weights' products in passes of their own (and fold
+    them over the rows): checked against central differences on a dense 24-region network
+    whose plan has levels of both kinds."""
+    from brainmass_eqx._solve.engine._buffer import _SEPARATE_DOTS
+
+    net = small_network(n=24, seed=3, exact_delays=exact)
+    plan = bmx.DelayPlan.build(net.connectome, 2.0, 0.1, exact=exact, n_channels=net.n_channels,
+                               itemsize=8)
+    slots = [g.per_target for g in plan.adjoint]
+    assert max(slots) >= _SEPARATE_DOTS and min(slots) < _SEPARATE_DOTS, slots
+    y0 = net.initial_state(key=jax.random.key(1))
+
+    @jax.jit
+    def loss(w):
+        model = eqx.tree_at(lambda m: m.connectome.weights, net, w)
+        return jnp.mean(bmx.simulate(model, 30.0, 0.1, y0=y0, monitors=["x"])["x"] ** 2)
+
+    w = net.connectome.weights
+    g = jax.jit(jax.grad(loss))(w)
+    for seed in range(2):
+        v = jnp.where(w != 0, jnp.asarray(np.random.default_rng(seed).normal(size=w.shape)),
+                      0.0)
+        eps = 1e-5
+        fd = (loss(w + eps * v) - loss(w - eps * v)) / (2 * eps)
+        np.testing.assert_allclose(jnp.vdot(g, v), fd, rtol=1e-5)
+
+
 def test_gradient_with_respect_to_learnt_gains_and_coupling_strength(x64):
     """A `LearnableWeights` coupling's gains are connection weights (the reverse pass's
     per-connection products); its wrapped coupling's strength is not."""

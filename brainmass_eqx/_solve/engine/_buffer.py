@@ -34,6 +34,10 @@ from ..._network._delay_plan import DelayPlan, EdgeGroup
 #: (batch-minor sweeps; the measurement is in the design notes).
 _SLOTS_PER_PASS = 4
 
+#: With the weights' gradient, a read of at least this many slots takes the products in passes
+#: of their own (see `_slab_sum_batch_last`).
+_SEPARATE_DOTS = 8
+
 
 @final
 class Member(NamedTuple):
@@ -242,8 +246,7 @@ def _slab_sum_batch_last(slab, weights, group, offsets, n_rows, exact, dots, sta
     # A few slots at a time (`_SLOTS_PER_PASS`): gather every region's window in each slot,
     # `(nodes, channels, window, *batch)`, and accumulate them weighted. XLA fuses the gathers
     # into the multiply-adds, so the windows are never stored: about twice as fast as
-    # gathering all the windows and reducing them with a batched dot. (With `dots`, one slot
-    # per pass.)
+    # gathering all the windows and reducing them with a batched dot.
     def slot(kk):
         win = jax.lax.gather(slab, idx[kk] + shift, dnums, (n_channels, 1, window, *batch),
                              mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
@@ -253,33 +256,73 @@ def _slab_sum_batch_last(slab, weights, group, offsets, n_rows, exact, dots, sta
         wk = w[kk].reshape(n_nodes, 1, 1, *w.shape[2:])
         return win, wk
 
-    def add_slot(kk, carry):
-        acc, dw = carry
-        win, wk = slot(kk)
-        acc = acc + wk * win
-        if dots is not None:
-            dw = jax.lax.dynamic_update_index_in_dim(dw, jnp.sum(win * dots, axis=(1, 2)), kk,
-                                                     axis=0)
-        return acc, dw
+    # With `dots`, each slot's products with the dots are folded over the rows, elementwise,
+    # to `fold` rows (`(nodes, channels, fold)`), and reduced once after the loop: XLA's CPU
+    # reduction of a gathered window per slot is several times slower than the read itself.
+    fold = _fold_rows(n_rows)
 
-    def add_slots(g, carry):
+    def folded(win):
+        prod = win * dots
+        parts = [prod[:, :, g * fold:(g + 1) * fold] for g in range(n_rows // fold)]
+        return sum(parts[1:], parts[0])
+
+    def add_slot(kk, acc):
+        win, wk = slot(kk)
+        return acc + wk * win
+
+    def add_slots(g, acc):
         # several slots per pass: the sums are loaded and stored once per pass, not per slot
-        acc, dw = carry
         terms = [wk * win for win, wk in (slot(g * _SLOTS_PER_PASS + j)
                                           for j in range(_SLOTS_PER_PASS))]
-        return acc + sum(terms[1:], terms[0]), dw
+        return acc + sum(terms[1:], terms[0])
 
+    def dot_slots(g, dw):
+        wins = [slot(g * _SLOTS_PER_PASS + j)[0] for j in range(_SLOTS_PER_PASS)]
+        return jax.lax.dynamic_update_slice_in_dim(
+            dw, jnp.stack([folded(win) for win in wins]), g * _SLOTS_PER_PASS, axis=0)
+
+    def dot_slot(kk, dw):
+        return jax.lax.dynamic_update_index_in_dim(dw, folded(slot(kk)[0]), kk, axis=0)
+
+    passes = k // _SLOTS_PER_PASS
+    first = passes * _SLOTS_PER_PASS
     acc = jnp.zeros((n_nodes, n_channels, n_rows, *batch), slab.dtype)
-    dw = None if dots is None else jnp.zeros((k, n_nodes, *batch), slab.dtype)
-    first = 0
-    if dots is None:
-        first = k // _SLOTS_PER_PASS * _SLOTS_PER_PASS
-        acc, dw = jax.lax.fori_loop(0, k // _SLOTS_PER_PASS, add_slots, (acc, dw))
-    acc, dw = jax.lax.fori_loop(first, k, add_slot, (acc, dw))
+    dw = None if dots is None else jnp.zeros((k, n_nodes, n_channels, fold, *batch),
+                                             slab.dtype)
+    if dots is not None and k < _SEPARATE_DOTS:
+        # few slots: one loop for both (the separate passes below only pay off for many)
+        def both(kk, carry):
+            acc, dw = carry
+            win, wk = slot(kk)
+            return acc + wk * win, jax.lax.dynamic_update_index_in_dim(dw, folded(win), kk, 0)
+
+        acc, dw = jax.lax.fori_loop(0, k, both, (acc, dw))
+        return jax.lax.optimization_barrier(acc), jnp.sum(dw, axis=(2, 3))
+    if passes:
+        acc = jax.lax.fori_loop(0, passes, add_slots, acc)
+    acc = jax.lax.fori_loop(first, k, add_slot, acc)
     # XLA would fuse the last slots (a loop it unrolls) with the callers' transposition of the
     # sums: then every element of every window is gathered on its own, rows outermost
     acc = jax.lax.optimization_barrier(acc)
-    return acc if dots is None else (acc, dw)
+    if dots is None:
+        return acc
+    # The weights' gradient in passes of its own, each gathering its windows again: a window
+    # gathered once for both the sums and the products is stored between two kernels, and on
+    # the CPU the launches of such small kernels cost more than the gathers.
+    if passes:
+        dw = jax.lax.fori_loop(0, passes, dot_slots, dw)
+    dw = jax.lax.fori_loop(first, k, dot_slot, dw)
+    return acc, jnp.sum(dw, axis=(2, 3))
+
+
+def _fold_rows(n_rows: int) -> int:
+    """The rows a slot's products with the dots are folded to: the largest divisor of
+    `n_rows` up to 12 that leaves at most 64 terms per folded row (`n_rows` itself, no fold,
+    when there is none)."""
+    for fold in range(min(12, n_rows), 0, -1):
+        if n_rows % fold == 0 and n_rows // fold <= 64:
+            return fold
+    return n_rows
 
 
 def adjoint_read(g_ring: Float[Array, "channels nodes time *batch"], plan: DelayPlan,

@@ -85,9 +85,8 @@ def level_bwd(run: Run, depth: int, ct: Cotangents, start: Int[Array, ""],
         dots = None
         if ctx.adjoints.weight_grads:
             block = cfg.levels[0]
-            pres = jax.lax.dynamic_slice_in_dim(ctx.tape.pres, start // block - ctx.tape.first,
-                                                size // block)
-            dots = pres.reshape(size, *pres.shape[2:]).transpose(2, 1, 0)
+            dots = jax.lax.dynamic_slice_in_dim(
+                ctx.tape.pres, start - ctx.tape.first * block, size, axis=2)
         res = adjoint_read(ct.ring, plan, group, start, size, ctx.adjoints.weights[depth], dots)
         own, dw = (res, None) if dots is None else res
         own = own.transpose(2, 1, 0)
@@ -122,7 +121,7 @@ def _empty_tape(run: Run, start: Carry, first_block: Array, n_base: int, *, rows
                 jax.tree.map(zeros, start.final),
                 jnp.zeros((n_base, block + 1, net.n_channels, net.n_regions), run.dtype)
                 if rows else None,
-                jnp.zeros((n_base, block, net.n_channels, net.n_regions), run.dtype)
+                jnp.zeros((net.n_regions, net.n_channels, n_base * block), run.dtype)
                 if pres else None)
 
 
