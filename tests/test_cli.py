@@ -159,3 +159,27 @@ def test_console_script_help():
     sub = subprocess.run([sys.executable, "-m", "brainmass_eqx.cli", "fit", "--help"],
                          capture_output=True, text=True, check=True)
     assert "--config" in sub.stdout
+
+
+def test_network_homotopic_adds_the_mirror_connections(tmp_path):
+    """`[network] homotopic = true` adds the callosal connections a sparse connectome lacks
+    (labelled `L_*`/`R_*`), with lengths from the stored matrix."""
+    from brainmass_eqx.cli._commands import _build_model
+
+    w = np.zeros((4, 4))
+    w[0, 2] = w[2, 0] = w[1, 3] = w[3, 1] = 1.0          # within hemispheres only
+    lengths = np.full((4, 4), 30.0)
+    np.savetxt(tmp_path / "w.txt", w)
+    np.savetxt(tmp_path / "l.txt", lengths)
+    (tmp_path / "labels.txt").write_text("L_a\nR_a\nL_b\nR_b\n")
+    cfg = {"model": {"name": "Hopf"},
+           "network": {"connectome": "data", "speed": 5.0, "homotopic": True,
+                       "homotopic_weight": 0.5},
+           "data": {"connectome": str(tmp_path / "w.txt"), "lengths": str(tmp_path / "l.txt"),
+                    "labels": str(tmp_path / "labels.txt")}}
+    net = _build_model(cfg)
+    got = np.asarray(net.connectome.weights)
+    assert got[0, 1] == got[1, 0] == got[2, 3] == got[3, 2] == 0.5
+    assert net.connectome.n_edges == 8
+    cfg["network"]["homotopic"] = False
+    assert _build_model(cfg).connectome.n_edges == 4

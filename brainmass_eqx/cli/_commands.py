@@ -73,6 +73,10 @@ def _build_model(cfg: dict[str, Any]):
         conn = bmx.datasets.load_dataset(source)
         if not isinstance(conn, bmx.Connectome):
             conn = conn.connectome
+    if net_cfg.get("homotopic", False):
+        # add each region's connection to its mirror (for effective-connectivity fits)
+        conn = conn.with_homotopic(weight=net_cfg.get("homotopic_weight"),
+                                   order=net_cfg.get("homotopic_order"))
     speed = net_cfg.get("speed")
     if speed is None:
         conn = conn.without_lengths()
