@@ -8,10 +8,13 @@ Prints, per size: connections, forward wall time for `--seconds` (1 s), microsec
 and nanoseconds per connection-step (flat if the cost is linear in the connections), the
 gradient (of 1 - corr(FC, target) with respect to k and every a) over forward ratio, and the
 peak RSS of a `--grad-seconds` gradient in a child process (of x at every step, or sampled
-every `--grad-period` ms); with `--neurolib-python`,
-neurolib 0.6.2 on the same connectome (its 10 s W1 run, scaled to per step) as a ratio.
+every `--grad-period` ms); with `--neurolib-python` and `--brainmass-python`, neurolib 0.6.2 and
+brainmass 0.1.1 on the same connectome (their W1 scripts, run for `--peer-seconds`, per step;
+brainmass's pure-execution time) as ratios to our forward. All in one run, so the ratios
+share the machine's state.
 
-    .venv/bin/python benchmarks/w3_scaling.py --neurolib-python /tmp/nl/bin/python
+    .venv/bin/python benchmarks/w3_scaling.py --neurolib-python /tmp/nl/bin/python \
+        --brainmass-python /tmp/bm/bin/python
 
 Run by hand; never part of the test suite.
 """
@@ -104,6 +107,9 @@ def main():
     p.add_argument("--seconds", type=float, default=1.0)
     p.add_argument("--grad-seconds", type=float, default=10.0)
     p.add_argument("--neurolib-python", default=None)
+    p.add_argument("--brainmass-python", default=None)
+    p.add_argument("--peer-seconds", type=float, default=1.0,
+                   help="simulated seconds of each peer run (per-step times are compared)")
     p.add_argument("--grad-period", type=float, default=None,
                    help="the memory run's x sampled every this many ms (default: every step)")
     p.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
@@ -112,8 +118,11 @@ def main():
         child(args.child, args.grad_seconds, args.grad_period)
         return
     steps = int(round(args.seconds * 1000 / 0.1))
+    peers = {name: python for name, python in (("neurolib", args.neurolib_python),
+                                                ("brainmass", args.brainmass_python)) if python}
     print(f"{'N':>5} {'edges':>7} {'fwd s':>7} {'us/step':>8} {'ns/edge-step':>12} "
-          f"{'grad/fwd':>8} {'grad RSS MB':>11} {'neurolib us/step':>16} {'ratio':>6}")
+          f"{'grad/fwd':>8} {'grad RSS MB':>11}"
+          + "".join(f" {name + ' us/step':>18} {'ratio':>6}" for name in peers))
     for n in args.sizes:
         _, edges, forward, grad, theta, w, lengths = setup(n, args.seconds)
         once(lambda: forward(theta))
@@ -127,20 +136,30 @@ def main():
                               str(args.grad_seconds), *period], capture_output=True, text=True)
         rss = json.loads(mem.stdout.strip().splitlines()[-1])["peak_rss_mb"] \
             if mem.returncode == 0 else float("nan")
-        nl_step, nl_ratio = float("nan"), float("nan")
-        if args.neurolib_python:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = pathlib.Path(tmp) / "w3.npz"
-                np.savez(path, Cmat=w, Dmat=lengths)
-                out = subprocess.run([args.neurolib_python, str(HERE / "peers" / "neurolib_w1.py"),
-                                      str(path)], capture_output=True, text=True)
-            lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
-            if lines:
-                nl_step = json.loads(lines[-1])["warm_s"] / 100_000 * 1e6
-                nl_ratio = nl_step / (fwd / steps * 1e6)
-        print(f"{n:5d} {edges:7d} {fwd:7.3f} {fwd / steps * 1e6:8.2f} "
-              f"{fwd / steps / edges * 1e9:12.3f} {ratio:8.2f} {rss:11.0f} {nl_step:16.2f} "
-              f"{nl_ratio:6.1f}", flush=True)
+        ours_step = fwd / steps * 1e6
+        cells = ""
+        for name, python in peers.items():
+            peer_step = _peer_us_per_step(name, python, w, lengths, args.peer_seconds)
+            cells += f" {peer_step:18.2f} {peer_step / ours_step:6.1f}"
+        print(f"{n:5d} {edges:7d} {fwd:7.3f} {ours_step:8.2f} "
+              f"{fwd / steps / edges * 1e9:12.3f} {ratio:8.2f} {rss:11.0f}{cells}", flush=True)
+
+
+def _peer_us_per_step(name, python, w, lengths, seconds):
+    """A peer's microseconds per step on this connectome (its pure-execution time where it
+    reports one), or NaN when its run fails."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / "w3.npz"
+        np.savez(path, Cmat=w, Dmat=lengths)
+        out = subprocess.run([python, str(HERE / "peers" / f"{name}_w1.py"), str(path),
+                              "--seconds", str(seconds)], capture_output=True, text=True)
+    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    if not lines:
+        print(f"  {name} failed: {out.stderr.strip().splitlines()[-1:] or out.returncode}",
+              flush=True)
+        return float("nan")
+    res = json.loads(lines[-1])
+    return res.get("exec_s", res["warm_s"]) / res["steps"] * 1e6
 
 
 if __name__ == "__main__":
