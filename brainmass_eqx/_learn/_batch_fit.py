@@ -13,7 +13,7 @@ import optax
 from jaxtyping import Array, PyTree
 
 from ._constraints import AbstractConstraint, constrain, unwrap
-from ._optax import optax_update
+from ._optax import all_finite, optax_update
 from ._problem import loss_of_params
 
 
@@ -56,11 +56,6 @@ class BatchFitResult(eqx.Module):
         return unwrap(eqx.combine(params, self._static))
 
 
-def _finite_tree(tree: PyTree) -> Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
-    return jnp.all(jnp.asarray(leaves)) if leaves else jnp.asarray(True)
-
-
 def _select(flag: Array, a: PyTree, b: PyTree) -> PyTree:
     return jax.tree.map(lambda x, y: jnp.where(flag, x, y), a, b)
 
@@ -71,7 +66,7 @@ def _batch_step(params, opt_state, best, best_loss, live, static, loss_fn, optim
     def one(p, s, b, bl, alive, *d):
         loss, grads = eqx.filter_value_and_grad(loss_of_params)(p, static, loss_fn, d)
         new_p, new_s, _ = optax_update(optimizer, grads, s, p)
-        ok = alive & jnp.isfinite(loss) & _finite_tree(grads)
+        ok = alive & jnp.isfinite(loss) & all_finite(grads)
         better = ok & (loss < bl)
         return (jnp.where(ok, loss, jnp.nan), ok, _select(ok, new_p, p), _select(ok, new_s, s),
                 _select(better, p, b), jnp.where(better, loss, bl))
@@ -165,11 +160,11 @@ def fit_each(model: PyTree, loss: Callable[..., Any], *data: Any, where: Callabl
     finally:
         if bar is not None:
             bar.close()
-    termination = tuple(s or f"completed {done} steps" for s in stopped)
     best_loss_np = np.asarray(best_loss, float)
-    for i in np.flatnonzero(~np.isfinite(best_loss_np)):
-        termination = termination[:i] + (termination[i] + "; no finite loss (the start is "
-                                          "returned)",) + termination[i + 1:]
+    termination = tuple(
+        (s or f"completed {done} steps")
+        + ("" if np.isfinite(b) else "; no finite loss (the start is returned)")
+        for s, b in zip(stopped, best_loss_np))
     selected = jax.vmap(lambda p: where(unwrap(eqx.combine(p, static))))(best)
     best_params = tuple(selected) if isinstance(selected, tuple | list) else (selected,)
     hist = np.stack(history) if history else np.zeros((0, n))

@@ -22,12 +22,17 @@ def optax_update(optimizer, grads, opt_state, params):
     return eqx.apply_updates(params, updates), new_state, updates
 
 
+def all_finite(tree) -> jax.Array:
+    """Whether every element of every array leaf of `tree` is finite (`True` for none)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return jnp.all(jnp.asarray(leaves)) if leaves else jnp.asarray(True)
+
+
 @eqx.filter_jit
 def _grad_step(params, opt_state, static, loss_fn, optimizer, data):
     loss, grads = eqx.filter_value_and_grad(loss_of_params)(params, static, loss_fn, data)
     new_params, new_state, updates = optax_update(optimizer, grads, opt_state, params)
-    finite = jnp.isfinite(loss) & jnp.all(jnp.asarray(
-        [jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+    finite = jnp.isfinite(loss) & all_finite(grads)
     return loss, finite, new_params, new_state, updates
 
 

@@ -292,7 +292,6 @@ def _fit_loss(f: dict, s: dict):
     """The `[fit] objective`: `simulated` (one key, the default), `multikey` (`n_keys` keys
     pooled) or `linear_noise` (no simulation), each `1 - r` of the FC's upper triangles, plus
     the effective connectivity's penalty towards the structural weights."""
-
     import brainmass_eqx as bmx
 
     name = f.get("objective", "simulated")

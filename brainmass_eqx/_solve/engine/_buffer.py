@@ -266,19 +266,14 @@ def _slab_sum_batch_last(slab, weights, group, offsets, n_rows, exact, dots, sta
         parts = [prod[:, :, g * fold:(g + 1) * fold] for g in range(n_rows // fold)]
         return sum(parts[1:], parts[0])
 
-    def add_slots(g, acc):
+    def weighted(first_slot, n_slots):
         # several slots per pass: the sums are loaded and stored once per pass, not per slot
-        terms = [wk * win for win, wk in (slot(g * _SLOTS_PER_PASS + j)
-                                          for j in range(_SLOTS_PER_PASS))]
-        return acc + sum(terms[1:], terms[0])
+        terms = [wk * win for win, wk in (slot(first_slot + j) for j in range(n_slots))]
+        return sum(terms[1:], terms[0])
 
-    def dot_slots(g, dw):
-        wins = [slot(g * _SLOTS_PER_PASS + j)[0] for j in range(_SLOTS_PER_PASS)]
-        return jax.lax.dynamic_update_slice_in_dim(
-            dw, jnp.stack([folded(win) for win in wins]), g * _SLOTS_PER_PASS, axis=0)
-
-    def dot_slot(kk, dw):
-        return jax.lax.dynamic_update_index_in_dim(dw, folded(slot(kk)[0]), kk, axis=0)
+    def dot_pass(first_slot, n_slots, dw):
+        products = jnp.stack([folded(slot(first_slot + j)[0]) for j in range(n_slots)])
+        return jax.lax.dynamic_update_slice_in_dim(dw, products, first_slot, axis=0)
 
     passes = k // _SLOTS_PER_PASS
     first = passes * _SLOTS_PER_PASS
@@ -298,13 +293,13 @@ def _slab_sum_batch_last(slab, weights, group, offsets, n_rows, exact, dots, sta
     # in one unrolled pass: one kernel instead of one per slot. The short levels are read
     # most often, so their fixed cost per read dominates (W1 forward and sweeps about 10 %
     # faster; the design notes).
-    if k <= 2 * _SLOTS_PER_PASS:
-        passes, first = 0, 0
-    if passes:
-        acc = jax.lax.fori_loop(0, passes, add_slots, acc)
-    if k > first:
-        terms = [wk * win for win, wk in (slot(first + j) for j in range(k - first))]
-        acc = acc + sum(terms[1:], terms[0])
+    unrolled = 0 if k <= 2 * _SLOTS_PER_PASS else first
+    if unrolled:
+        acc = jax.lax.fori_loop(
+            0, passes, lambda g, acc: acc + weighted(g * _SLOTS_PER_PASS, _SLOTS_PER_PASS),
+            acc)
+    if k > unrolled:
+        acc = acc + weighted(unrolled, k - unrolled)
     # XLA would fuse the last slots (a loop it unrolls) with the callers' transposition of the
     # sums: then every element of every window is gathered on its own, rows outermost
     acc = jax.lax.optimization_barrier(acc)
@@ -314,8 +309,9 @@ def _slab_sum_batch_last(slab, weights, group, offsets, n_rows, exact, dots, sta
     # gathered once for both the sums and the products is stored between two kernels, and on
     # the CPU the launches of such small kernels cost more than the gathers.
     if passes:
-        dw = jax.lax.fori_loop(0, passes, dot_slots, dw)
-    dw = jax.lax.fori_loop(first, k, dot_slot, dw)
+        dw = jax.lax.fori_loop(
+            0, passes, lambda g, dw: dot_pass(g * _SLOTS_PER_PASS, _SLOTS_PER_PASS, dw), dw)
+    dw = jax.lax.fori_loop(first, k, lambda kk, dw: dot_pass(kk, 1, dw), dw)
     return acc, jnp.sum(dw, axis=(2, 3))
 
 
